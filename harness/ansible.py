@@ -1,0 +1,146 @@
+"""The one place the harness drives Ansible, through ansible-runner's API.
+
+Each call gets a fresh private data directory (ansible-runner otherwise re-reads env files an
+earlier run left behind), a short SSH control-path directory (ssh fails for every host when the
+socket path reaches 80 bytes), forks equal to the number of hosts, and an event handler that
+turns events into per-host progress and typed per-host results.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import ansible_runner
+
+from harness.inventory import Inventory
+
+PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
+
+_FAILED_EVENTS = {"runner_on_failed"}
+_UNREACHABLE_EVENTS = {"runner_on_unreachable"}
+
+
+@dataclass
+class HostResult:
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: bool = False
+    skipped: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.unreachable:
+            return "unreachable"
+        if self.failed:
+            return "failed"
+        return "changed" if self.changed else "ok"
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    rc: int
+    status: str
+    hosts: dict[str, HostResult]
+
+    @property
+    def failed_hosts(self) -> list[HostResult]:
+        return [h for h in self.hosts.values() if h.state in ("failed", "unreachable")]
+
+    @property
+    def changed(self) -> bool:
+        return any(h.changed for h in self.hosts.values())
+
+
+TaskCallback = Callable[[str, str, str], None]
+"""(host, task name, outcome) for every finished task on a host."""
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Inventory,
+    extravars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    on_task: TaskCallback | None = None,
+) -> PlaybookResult:
+    results: dict[str, HostResult] = {node.name: HostResult(node.name) for node in inventory.nodes}
+
+    def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        kind = event.get("event", "")
+        if host and kind.startswith("runner_on_"):
+            result = results.setdefault(host, HostResult(host))
+            res = data.get("res") or {}
+            if kind in _FAILED_EVENTS and not data.get("ignore_errors"):
+                result.messages.append(_message(data.get("task", ""), res))
+            elif kind in _UNREACHABLE_EVENTS:
+                result.messages.append(_message(data.get("task", ""), res))
+            if on_task and kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"):
+                outcome = kind.removeprefix("runner_on_")
+                if kind == "runner_on_ok" and res.get("changed"):
+                    outcome = "changed"
+                on_task(host, data.get("task", ""), outcome)
+        return True  # False would drop the event from ansible-runner's artifacts
+
+    private_dir = Path(tempfile.mkdtemp(prefix="harness-ansible-"))
+    # /tmp/hac-XXXXXXXX: the control socket path stays far below ssh's 80-byte limit.
+    control_path_dir = tempfile.mkdtemp(prefix="hac-", dir="/tmp")
+    venv_bin = str(Path(sys.executable).parent)
+    envvars = {
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": control_path_dir,
+        "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
+        "ANSIBLE_LOCAL_TEMP": str(private_dir / "tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+    }
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private_dir),
+            playbook=str(PLAYBOOK_DIR / playbook),
+            inventory=str(inventory.path.resolve()),
+            extravars={"harness_python": sys.executable, **(extravars or {})},
+            envvars=envvars,
+            limit=limit,
+            forks=max(len(inventory.nodes), 1),
+            event_handler=handle,
+            suppress_env_files=True,
+            quiet=True,
+        )
+        for host, result in results.items():
+            stats = runner.stats or {}
+            result.ok = stats.get("ok", {}).get(host, 0)
+            result.changed = stats.get("changed", {}).get(host, 0)
+            result.failed = stats.get("failures", {}).get(host, 0)
+            result.skipped = stats.get("skipped", {}).get(host, 0)
+            result.unreachable = host in stats.get("dark", {})
+        if runner.rc != 0 and not any(r.failed or r.unreachable for r in results.values()):
+            # The playbook failed before any host ran (syntax, missing module): say why.
+            stdout = runner.stdout.read() if runner.stdout else ""
+            raise AnsibleError(f"{playbook} failed (rc={runner.rc}) before reaching any host:\n{stdout[-3000:]}")
+        return PlaybookResult(playbook, runner.rc, runner.status, results)
+    finally:
+        shutil.rmtree(private_dir, ignore_errors=True)
+        shutil.rmtree(control_path_dir, ignore_errors=True)
+
+
+class AnsibleError(Exception):
+    pass
+
+
+def _message(task: str, res: dict[str, Any]) -> str:
+    # A command's own stderr says more than Ansible's "non-zero return code".
+    text = res.get("stderr") or res.get("module_stderr") or res.get("msg") or ""
+    if isinstance(text, list):
+        text = " ".join(map(str, text))
+    return f"{task}: {str(text).strip()[:500]}"

@@ -1,0 +1,231 @@
+"""Benchmark files in Hyperledger Caliper's shape, validated strictly, plus CoS mixes.
+
+    test:
+      name: quickstart
+      workers: {number: 2}
+      rounds:
+        - label: put
+          txNumber: 1000            # or txDuration: 30 (seconds), never both
+          rateControl: {type: fixed-rate, opts: {tps: 200}}
+          workload: {module: ../modules/kv.py, arguments: {operation: put}}
+          cos: {fast-confirmation: 1, best-effort: 2, "001": 1}
+
+Workload module paths are relative to the benchmark file. A CoS key is a class name, its three
+bits ("111"), or a whole CoS byte of eight bits ("11100101") to set the reserved bits too.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import did_you_mean
+from harness.loadgen.rate_control import CONTROLLERS
+from harness.yaml_source import FieldPath, YamlDocument, load_yaml
+from vdlt.cos import CLASS_SLUGS, CosByte, ServiceClass
+
+TOP_KEYS = ("test", "monitors", "observer")
+TEST_KEYS = ("name", "description", "workers", "rounds")
+WORKER_KEYS = ("type", "number")
+ROUND_KEYS = ("label", "description", "txNumber", "txDuration", "rateControl", "workload", "cos", "timeout")
+RATE_CONTROL_KEYS = ("type", "opts")
+WORKLOAD_KEYS = ("module", "arguments")
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CosShare:
+    cos: CosByte
+    weight: float
+
+    @property
+    def slug(self) -> str:
+        return self.cos.service_class.slug
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    index: int
+    label: str
+    description: str
+    tx_number: int | None
+    tx_duration_s: float | None
+    rate_type: str
+    rate_opts: dict[str, Any]
+    workload_module: Path
+    workload_arguments: dict[str, Any]
+    cos_mix: tuple[CosShare, ...]
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    path: Path
+    name: str
+    description: str
+    workers: int
+    rounds: tuple[RoundSpec, ...]
+    document: YamlDocument = field(repr=False, compare=False)
+
+
+def load_benchmark(path: Path | str) -> Benchmark:
+    doc = load_yaml(path, "benchmark file")
+    root = _mapping(doc, (), doc.data, TOP_KEYS)
+    test = _mapping(doc, ("test",), _need(doc, (), root, "test"), TEST_KEYS)
+    workers = _mapping(doc, ("test", "workers"), test.get("workers", {}), WORKER_KEYS)
+    worker_type = workers.get("type", "local")
+    if worker_type != "local":
+        raise doc.error(("test", "workers", "type"), f"only 'local' workers are supported, got {worker_type!r}")
+    number = workers.get("number", 1)
+    if not _is_int(number) or number < 1:
+        raise doc.error(("test", "workers", "number"), f"must be an integer >= 1, got {number!r}")
+    rounds_raw = _need(doc, ("test",), test, "rounds")
+    if not isinstance(rounds_raw, list) or not rounds_raw:
+        raise doc.error(("test", "rounds"), "must be a non-empty list of rounds")
+    rounds = tuple(_round(doc, index, raw) for index, raw in enumerate(rounds_raw))
+    labels = [r.label for r in rounds]
+    for index, label in enumerate(labels):
+        if labels.index(label) != index:
+            raise doc.error(("test", "rounds", index, "label"), f"label {label!r} is used by an earlier round")
+    return Benchmark(
+        path=doc.path,
+        name=str(test.get("name") or doc.path.stem),
+        description=str(test.get("description") or ""),
+        workers=number,
+        rounds=rounds,
+        document=doc,
+    )
+
+
+def _round(doc: YamlDocument, index: int, raw: Any) -> RoundSpec:
+    where: FieldPath = ("test", "rounds", index)
+    body = _mapping(doc, where, raw, ROUND_KEYS)
+    label = _need(doc, where, body, "label")
+    if not isinstance(label, str) or not label.strip():
+        raise doc.error((*where, "label"), "must be a non-empty string")
+
+    has_number, has_duration = "txNumber" in body, "txDuration" in body
+    if has_number and has_duration:
+        raise doc.error((*where, "txDuration"), "a round has txNumber or txDuration, not both")
+    if not (has_number or has_duration):
+        raise doc.error(where, "a round needs txNumber (transactions) or txDuration (seconds)")
+    tx_number = tx_duration = None
+    if has_number:
+        tx_number = body["txNumber"]
+        if not _is_int(tx_number) or tx_number < 1:
+            raise doc.error((*where, "txNumber"), f"must be an integer >= 1, got {tx_number!r}")
+    else:
+        tx_duration = body["txDuration"]
+        if not _is_number(tx_duration) or tx_duration <= 0:
+            raise doc.error((*where, "txDuration"), f"must be a number of seconds > 0, got {tx_duration!r}")
+
+    rate = _mapping(doc, (*where, "rateControl"), _need(doc, where, body, "rateControl"), RATE_CONTROL_KEYS)
+    rate_type = _need(doc, (*where, "rateControl"), rate, "type")
+    if rate_type not in CONTROLLERS:
+        raise doc.error((*where, "rateControl", "type"),
+                        f"unknown rate controller {rate_type!r}{did_you_mean(rate_type, CONTROLLERS)}; "
+                        f"known: {', '.join(CONTROLLERS)}")
+    rate_opts = _rate_opts(doc, (*where, "rateControl", "opts"), rate_type, rate.get("opts") or {})
+
+    workload = _mapping(doc, (*where, "workload"), _need(doc, where, body, "workload"), WORKLOAD_KEYS)
+    module = _need(doc, (*where, "workload"), workload, "module")
+    if not isinstance(module, str):
+        raise doc.error((*where, "workload", "module"), "must be a path to a Python file")
+    module_path = (doc.path.parent / os.path.expanduser(module)).resolve()
+    if not module_path.is_file():
+        raise doc.error((*where, "workload", "module"), f"no workload module at {module_path}")
+    arguments = workload.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise doc.error((*where, "workload", "arguments"), "must be a mapping")
+
+    timeout = body.get("timeout", DEFAULT_TIMEOUT_S)
+    if not _is_number(timeout) or timeout <= 0:
+        raise doc.error((*where, "timeout"), f"must be a number of seconds > 0, got {timeout!r}")
+
+    return RoundSpec(
+        index=index, label=label, description=str(body.get("description") or ""),
+        tx_number=tx_number, tx_duration_s=float(tx_duration) if tx_duration is not None else None,
+        rate_type=rate_type, rate_opts=rate_opts,
+        workload_module=module_path, workload_arguments=arguments,
+        cos_mix=_cos_mix(doc, (*where, "cos"), body.get("cos")), timeout_s=float(timeout),
+    )
+
+
+def _rate_opts(doc: YamlDocument, where: FieldPath, rate_type: str, opts: Any) -> dict[str, Any]:
+    spec = CONTROLLERS[rate_type]
+    names = [o.name for o in spec.options]
+    opts = _mapping(doc, where, opts, tuple(names))
+    result = {}
+    for option in spec.options:
+        if option.name not in opts:
+            if option.required:
+                raise doc.error(where, f"{rate_type} needs option '{option.name}'")
+            result[option.name] = option.default
+            continue
+        value = opts[option.name]
+        kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise doc.error((*where, option.name), f"must be {expected}, got {value!r}")
+        if option.minimum_exclusive is not None and value <= option.minimum_exclusive:
+            raise doc.error((*where, option.name), f"must be > {option.minimum_exclusive:g}, got {value!r}")
+        result[option.name] = value
+    return result
+
+
+def _cos_mix(doc: YamlDocument, where: FieldPath, raw: Any) -> tuple[CosShare, ...]:
+    if raw is None:
+        return (CosShare(CosByte(ServiceClass.BEST_EFFORT), 1.0),)
+    if not isinstance(raw, dict) or not raw:
+        raise doc.error(where, "a CoS mix maps class names (or bits) to weights, e.g. {fast-confirmation: 1, best-effort: 3}")
+    shares = []
+    for key, weight in raw.items():
+        cos = _parse_cos_key(doc.key_texts.get((*where, key), str(key)))
+        if cos is None:
+            raise doc.error((*where, key), f"unknown class of service {key!r}{did_you_mean(str(key), CLASS_SLUGS)}; "
+                            f"use one of {', '.join(CLASS_SLUGS)}, three bits like '111' or eight bits like '11100000'")
+        if not _is_number(weight) or weight <= 0:
+            raise doc.error((*where, key), f"weight must be a number > 0, got {weight!r}")
+        if any(s.cos == cos for s in shares):
+            raise doc.error((*where, key), f"class {cos.service_class.slug} appears twice in the mix")
+        shares.append(CosShare(cos, float(weight)))
+    return tuple(shares)
+
+
+def _parse_cos_key(text: str) -> CosByte | None:
+    text = text.strip()
+    if text in CLASS_SLUGS:
+        return CosByte(ServiceClass.from_slug(text))
+    if text.startswith("0b"):
+        text = text[2:]
+    if set(text) <= {"0", "1"}:
+        if len(text) == 3:
+            return CosByte(ServiceClass(int(text, 2)))
+        if len(text) == 8:
+            return CosByte.parse(int(text, 2))
+    return None
+
+
+def _mapping(doc: YamlDocument, where: FieldPath, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise doc.error(where, f"must be a mapping with keys {', '.join(allowed)}")
+    for key in value:
+        if key not in allowed:
+            raise doc.error((*where, key), f"unknown key {key!r}{did_you_mean(str(key), allowed)}; "
+                            f"allowed here: {', '.join(allowed)}")
+    return value
+
+
+def _need(doc: YamlDocument, where: FieldPath, body: dict[str, Any], key: str) -> Any:
+    if key not in body:
+        raise doc.error(where, f"'{key}' is missing")
+    return body[key]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,59 @@
+"""The interface a system's connector implements.
+
+The engine owns timing: it calls :meth:`Connector.submit` at each transaction's intended send
+time, and the connector reports every transaction's end through the ``on_outcome`` callback it
+was started with. ``submit`` must not block: a connector queues and sends asynchronously, so a
+slow system shows up as latency, never as a generator that silently sends late.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+# Outcome statuses; "timeout" is decided by the engine, not by connectors.
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+DROPPED = "dropped"
+ERROR = "error"
+TIMEOUT = "timeout"
+FAILURE_REASONS = (REJECTED, DROPPED, TIMEOUT, ERROR)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a workload module asks to send; the engine adds the id, the CoS byte and the timing."""
+
+    contract: str
+    operation: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outcome:
+    tx_id: str
+    status: str
+    cos_given: int = -1
+    execution_nodes: tuple[str, ...] = ()
+    reason: str = ""
+    block_height: int = 0
+
+
+OutcomeCallback = Callable[[Outcome], None]
+
+
+class Connector(abc.ABC):
+    """One connection from one worker to the system under test."""
+
+    @abc.abstractmethod
+    async def start(self, on_outcome: OutcomeCallback) -> None:
+        """Connect; afterwards every submitted transaction ends in exactly one on_outcome call,
+        unless the engine gives up on it first (a timeout)."""
+
+    @abc.abstractmethod
+    def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
+        """Queue one transaction for sending; never blocks."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Close the connection; outcomes that have not arrived are abandoned."""

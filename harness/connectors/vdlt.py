@@ -1,0 +1,89 @@
+"""Connector for vDLT control nodes: one SubmitStream per worker, receipts matched by id."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator
+
+import grpc
+
+from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, Connector, Outcome, OutcomeCallback, Request
+from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+
+_STATUS = {
+    ledger_pb2.RECEIPT_STATUS_CONFIRMED: CONFIRMED,
+    ledger_pb2.RECEIPT_STATUS_REJECTED: REJECTED,
+    ledger_pb2.RECEIPT_STATUS_DROPPED: DROPPED,
+    ledger_pb2.RECEIPT_STATUS_ERROR: ERROR,
+}
+
+
+class VdltConnector(Connector):
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._channel: grpc.aio.Channel | None = None
+        self._outbox: asyncio.Queue[ledger_pb2.Transaction | None] = asyncio.Queue()
+        self._outstanding: set[str] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._on_outcome: OutcomeCallback | None = None
+
+    async def start(self, on_outcome: OutcomeCallback) -> None:
+        self._on_outcome = on_outcome
+        self._channel = grpc.aio.insecure_channel(self.endpoint)
+
+    def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
+        self._outstanding.add(tx_id)
+        self._outbox.put_nowait(
+            ledger_pb2.Transaction(
+                id=tx_id, cos=cos, source=source, contract=request.contract,
+                operation=request.operation, arguments_json=json.dumps(request.arguments, separators=(",", ":")),
+            )
+        )
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._stream())
+
+    async def _requests(self) -> AsyncIterator[ledger_pb2.Transaction]:
+        while (tx := await self._outbox.get()) is not None:
+            yield tx
+            # Drain what is already queued without yielding to the loop per item.
+            while not self._outbox.empty():
+                tx = self._outbox.get_nowait()
+                if tx is None:
+                    return
+                yield tx
+
+    async def _stream(self) -> None:
+        assert self._channel is not None and self._on_outcome is not None
+        stub = ledger_pb2_grpc.ControlStub(self._channel)
+        try:
+            async for receipt in stub.SubmitStream(self._requests()):
+                self._outstanding.discard(receipt.transaction_id)
+                self._on_outcome(
+                    Outcome(
+                        tx_id=receipt.transaction_id,
+                        status=_STATUS.get(receipt.status, ERROR),
+                        cos_given=receipt.cos_given,
+                        execution_nodes=tuple(receipt.execution_nodes),
+                        reason=receipt.reason,
+                        block_height=receipt.block_height,
+                    )
+                )
+        except grpc.aio.AioRpcError as error:
+            # The stream is gone: whatever it carried will not be answered.
+            reason = f"{self.endpoint}: {error.code().name}: {error.details()}"
+            lost, self._outstanding = self._outstanding, set()
+            for tx_id in lost:
+                self._on_outcome(Outcome(tx_id=tx_id, status=ERROR, reason=reason))
+            while not self._outbox.empty():
+                self._outbox.get_nowait()
+
+    async def stop(self) -> None:
+        self._outbox.put_nowait(None)
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, grpc.aio.AioRpcError):
+                pass
+        if self._channel is not None:
+            await self._channel.close()

@@ -1,0 +1,98 @@
+"""What the CLI prints: progress while work runs, tables when it is done."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness.ansible import PlaybookResult
+from harness.testbed import NodeHealth
+
+# Piped output (CI logs, files) gets room for a full table instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 132)
+error_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def round_table(round_summary: dict[str, Any]) -> Table:
+    table = Table(title=f"round {round_summary['index']}: {round_summary['label']}", title_justify="left",
+                  caption="latency in ms from intended send time; tput = confirmed/s", caption_justify="left")
+    table.add_column("class", no_wrap=True)
+    for column in ("succ", "fail", "send/s", "tput/s", "min", "p50", "p99", "max"):
+        table.add_column(column, justify="right", no_wrap=True)
+    rows = list(round_summary["classes"].items())
+    if len(rows) > 1:
+        rows.append(("all", round_summary["total"]))
+    failures = []
+    for slug, stats in rows:
+        latency = stats["latency_ms"]
+        if slug != "all" and stats["failed"]:
+            reasons = ", ".join(f"{k} {v}" for k, v in stats["failed_by_reason"].items() if v)
+            failures.append(f"{slug}: {reasons}")
+        table.add_row(
+            slug if slug != "all" else "[bold]all[/bold]",
+            str(stats["succeeded"]), str(stats["failed"]),
+            _rate(stats["send_rate_tps"]), _rate(stats["throughput_tps"]),
+            _ms(latency["min"]), _ms(latency["p50"]), _ms(latency["p99"]), _ms(latency["max"]),
+        )
+    if failures:
+        table.caption += "\nfailed: " + "; ".join(failures)
+    return table
+
+
+def playbook_table(result: PlaybookResult, roles: dict[str, str]) -> Table:
+    table = Table(title=f"{result.playbook}", title_justify="left")
+    for column in ("host", "role", "result", "ok", "changed", "detail"):
+        table.add_column(column)
+    for host, outcome in sorted(result.hosts.items()):
+        style = {"failed": "red", "unreachable": "red", "changed": "yellow"}.get(outcome.state, "green")
+        table.add_row(host, roles.get(host, "-"), f"[{style}]{outcome.state}[/{style}]", str(outcome.ok),
+                      str(outcome.changed), "; ".join(outcome.messages)[:200])
+    return table
+
+
+def status_table(health: list[NodeHealth]) -> Table:
+    table = Table(title="testbed", title_justify="left")
+    for column in ("node", "role", "profile", "endpoint", "health", "cpu", "cpu %", "load 1m", "mem %",
+                   "data free", "trust", "uptime"):
+        table.add_column(column)
+    for h in health:
+        state = h.state
+        cells = ["-"] * 7
+        if state is not None:
+            data = next((m for m in state.storage.mounts if m.mountpoint == state.storage.data_mount), None)
+            cells = [
+                f"{state.cpu.logical_count}/{state.cpu.physical_count}",
+                f"{state.cpu.utilization_percent:.0f}",
+                f"{state.cpu.load_average_1m:.2f}",
+                f"{state.memory.used_percent:.0f}",
+                f"{data.free_bytes / 2**30:.1f} GiB" if data else "-",
+                f"{state.trust.score:.2f}",
+                f"{state.trust.uptime_seconds:.0f} s",
+            ]
+        health_text = "[green]serving[/green]" if h.serving else f"[red]{h.detail or 'down'}[/red]"
+        table.add_row(h.node.name, h.node.role, h.node.hardware_profile, h.node.endpoint, health_text, *cells)
+    return table
+
+
+def progress_table(label: str, per_class: dict[str, tuple[int, int, int]], elapsed_s: float) -> Table:
+    table = Table(title=f"{label}  {elapsed_s:.1f} s", title_justify="left")
+    for column in ("class", "submitted", "succeeded", "failed", "tps"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for slug, (submitted, succeeded, failed) in per_class.items():
+        tps = submitted / elapsed_s if elapsed_s > 0 else 0.0
+        table.add_row(slug, str(submitted), str(succeeded), str(failed), f"{tps:.0f}")
+    return table
+
+
+__all__ = ["Live", "console", "error_console", "playbook_table", "progress_table", "round_table", "status_table"]

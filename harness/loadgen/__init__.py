@@ -1,0 +1,1 @@
+"""The load generator: rate controllers, workload modules, worker processes, the round engine."""

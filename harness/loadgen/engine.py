@@ -1,0 +1,106 @@
+"""Runs a benchmark's rounds: worker processes, a common start instant, merged statistics."""
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from harness.benchmark import Benchmark, RoundSpec
+from harness.loadgen.metrics import ClassStats
+from harness.loadgen.worker import WorkerJob, WorkerProgress, init_worker_process, run_worker
+
+# Workers start together this long after the round is handed out, so process start-up and
+# connection set-up do not count as generator lag.
+START_LEAD_S = 0.5
+
+ProgressCallback = Callable[[RoundSpec, dict[str, tuple[int, int, int]]], None]
+
+
+@dataclass
+class RoundResult:
+    spec: RoundSpec
+    per_class: dict[str, ClassStats]
+    started_ns: int
+    ended_ns: int
+    records: list[Path] = field(default_factory=list)
+
+    @property
+    def total(self) -> ClassStats:
+        total = ClassStats()
+        for stats in self.per_class.values():
+            total.merge(stats)
+        return total
+
+
+class Engine:
+    def __init__(self, benchmark: Benchmark, endpoints: list[str], run_token: str, records_dir: Path) -> None:
+        if not endpoints:
+            raise ValueError("no control node endpoint to send to")
+        self.benchmark = benchmark
+        self.endpoints = endpoints
+        self.run_token = run_token
+        self.records_dir = records_dir
+        context = multiprocessing.get_context("spawn")
+        self.progress: multiprocessing.Queue[WorkerProgress] = context.Queue()
+        self.pool = ProcessPoolExecutor(
+            max_workers=benchmark.workers, mp_context=context,
+            initializer=init_worker_process, initargs=(self.progress,),
+        )
+
+    def __enter__(self) -> Engine:
+        # Start every worker process now, not inside the first round's timing.
+        wait([self.pool.submit(time.sleep, 0.2) for _ in range(self.benchmark.workers)])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.progress.close()
+
+    def run_round(self, spec: RoundSpec, on_progress: ProgressCallback | None = None) -> RoundResult:
+        workers = self.benchmark.workers
+        start_at_ns = time.time_ns() + int(START_LEAD_S * 1e9)
+        jobs = [
+            WorkerJob(
+                run_token=self.run_token, round=spec, worker_index=w, worker_count=workers,
+                endpoint=self.endpoints[w % len(self.endpoints)], start_at_ns=start_at_ns,
+                records_path=self.records_dir / f"round-{spec.index}-worker-{w}.csv.gz",
+            )
+            for w in range(workers)
+        ]
+        futures: list[Future[dict]] = [self.pool.submit(run_worker, job) for job in jobs]
+        latest: dict[int, dict[str, tuple[int, int, int]]] = {}
+        while True:
+            done, pending = wait(futures, timeout=0.25)
+            self._drain_progress(spec, latest)
+            if on_progress is not None and latest:
+                on_progress(spec, _sum_progress(latest))
+            if not pending:
+                break
+        per_class: dict[str, ClassStats] = {}
+        for future in futures:
+            for slug, wire in future.result().items():
+                per_class.setdefault(slug, ClassStats()).merge(ClassStats.from_wire(wire))
+        return RoundResult(spec, per_class, start_at_ns, time.time_ns(), [j.records_path for j in jobs])
+
+    def _drain_progress(self, spec: RoundSpec, latest: dict[int, dict[str, tuple[int, int, int]]]) -> None:
+        while True:
+            try:
+                update = self.progress.get_nowait()
+            except queue.Empty:
+                return
+            if update.round_index == spec.index:
+                latest[update.worker_index] = update.per_class
+
+
+def _sum_progress(latest: dict[int, dict[str, tuple[int, int, int]]]) -> dict[str, tuple[int, int, int]]:
+    total: dict[str, list[int]] = {}
+    for per_class in latest.values():
+        for slug, counts in per_class.items():
+            acc = total.setdefault(slug, [0, 0, 0])
+            for i, value in enumerate(counts):
+                acc[i] += value
+    return {slug: (a[0], a[1], a[2]) for slug, a in total.items()}

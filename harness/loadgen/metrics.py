@@ -1,0 +1,125 @@
+"""Per-class statistics of a round, mergeable across worker processes.
+
+Definitions used in every report:
+- latency: from a transaction's *intended* send time to its receipt (no coordinated omission),
+  over confirmed transactions only;
+- lag: actual send time minus intended send time (how far the generator fell behind);
+- send rate: submitted / (last send - first send);
+- throughput: confirmed / (last confirmation - first intended send): successes only, over the
+  span the class was actually under load.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from harness.connectors.base import CONFIRMED, FAILURE_REASONS
+
+# Microseconds, 1 µs .. 1 h, 3 significant digits.
+_LOWEST_US, _HIGHEST_US, _DIGITS = 1, 3_600_000_000, 3
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+
+
+def _clamp_us(nanoseconds: int) -> int:
+    return min(max(nanoseconds // 1000, _LOWEST_US), _HIGHEST_US)
+
+
+@dataclass
+class ClassStats:
+    submitted: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    latency: HdrHistogram = field(default_factory=new_histogram)
+    lag: HdrHistogram = field(default_factory=new_histogram)
+    first_intended_ns: int = 0
+    first_sent_ns: int = 0
+    last_sent_ns: int = 0
+    last_confirmed_ns: int = 0
+
+    def record_sent(self, intended_ns: int, sent_ns: int) -> None:
+        self.submitted += 1
+        if not self.first_intended_ns or intended_ns < self.first_intended_ns:
+            self.first_intended_ns = intended_ns
+        if not self.first_sent_ns or sent_ns < self.first_sent_ns:
+            self.first_sent_ns = sent_ns
+        self.last_sent_ns = max(self.last_sent_ns, sent_ns)
+        self.lag.record_value(_clamp_us(sent_ns - intended_ns))
+
+    def record_outcome(self, status: str, intended_ns: int, decided_ns: int) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status == CONFIRMED:
+            self.latency.record_value(_clamp_us(decided_ns - intended_ns))
+            self.last_confirmed_ns = max(self.last_confirmed_ns, decided_ns)
+
+    def merge(self, other: ClassStats) -> None:
+        self.submitted += other.submitted
+        for status, count in other.counts.items():
+            self.counts[status] = self.counts.get(status, 0) + count
+        self.latency.add(other.latency)
+        self.lag.add(other.lag)
+        firsts = [t for t in (self.first_intended_ns, other.first_intended_ns) if t]
+        self.first_intended_ns = min(firsts) if firsts else 0
+        firsts = [t for t in (self.first_sent_ns, other.first_sent_ns) if t]
+        self.first_sent_ns = min(firsts) if firsts else 0
+        self.last_sent_ns = max(self.last_sent_ns, other.last_sent_ns)
+        self.last_confirmed_ns = max(self.last_confirmed_ns, other.last_confirmed_ns)
+
+    def to_wire(self) -> dict[str, Any]:
+        """A picklable, compact form for crossing process boundaries."""
+        return {
+            "submitted": self.submitted, "counts": self.counts,
+            "latency": self.latency.encode(), "lag": self.lag.encode(),
+            "first_intended_ns": self.first_intended_ns, "first_sent_ns": self.first_sent_ns,
+            "last_sent_ns": self.last_sent_ns, "last_confirmed_ns": self.last_confirmed_ns,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ClassStats:
+        stats = cls(submitted=wire["submitted"], counts=dict(wire["counts"]),
+                    first_intended_ns=wire["first_intended_ns"], first_sent_ns=wire["first_sent_ns"],
+                    last_sent_ns=wire["last_sent_ns"], last_confirmed_ns=wire["last_confirmed_ns"])
+        stats.latency = HdrHistogram.decode(wire["latency"])
+        stats.lag = HdrHistogram.decode(wire["lag"])
+        return stats
+
+    @property
+    def succeeded(self) -> int:
+        return self.counts.get(CONFIRMED, 0)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts.get(reason, 0) for reason in FAILURE_REASONS)
+
+    def summary(self) -> dict[str, Any]:
+        send_span_s = (self.last_sent_ns - self.first_sent_ns) / 1e9
+        confirm_span_s = (self.last_confirmed_ns - self.first_intended_ns) / 1e9
+        has_latency = self.latency.get_total_count() > 0
+        latency_ms: dict[str, float | None] = {
+            "min": self.latency.get_min_value() / 1000 if has_latency else None,
+            "mean": self.latency.get_mean_value() / 1000 if has_latency else None,
+        }
+        for percentile in PERCENTILES:
+            latency_ms[f"p{percentile:g}"] = (
+                self.latency.get_value_at_percentile(percentile) / 1000 if has_latency else None
+            )
+        latency_ms["max"] = self.latency.get_max_value() / 1000 if has_latency else None
+        has_lag = self.lag.get_total_count() > 0
+        return {
+            "submitted": self.submitted,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "failed_by_reason": {reason: self.counts.get(reason, 0) for reason in FAILURE_REASONS},
+            "send_rate_tps": self.submitted / send_span_s if send_span_s > 0 else None,
+            "throughput_tps": self.succeeded / confirm_span_s if self.succeeded and confirm_span_s > 0 else None,
+            "latency_ms": latency_ms,
+            "lag_ms": {
+                "p50": self.lag.get_value_at_percentile(50) / 1000 if has_lag else None,
+                "p99": self.lag.get_value_at_percentile(99) / 1000 if has_lag else None,
+                "max": self.lag.get_max_value() / 1000 if has_lag else None,
+            },
+        }

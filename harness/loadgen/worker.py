@@ -1,0 +1,216 @@
+"""One worker process's share of one round.
+
+The worker follows its rate controller open loop: every transaction has an intended send
+instant, latency is measured from it, and the actual send instant is kept as lag. After the
+last send it waits at most the round's per-transaction timeout; whatever is still unanswered
+then becomes a timeout, so a dead or stalled target never hangs a round.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.benchmark import RoundSpec
+from harness.connectors.base import TIMEOUT, Outcome
+from harness.connectors.vdlt import VdltConnector
+from harness.loadgen.cos_mix import worker_sequence
+from harness.loadgen.metrics import ClassStats
+from harness.loadgen.rate_control import build_controller
+from harness.loadgen.workload import load_workload_module
+from vdlt.cos import CosByte
+
+RECORD_COLUMNS = ("tx_id", "worker", "cos_asked", "class_asked", "cos_given", "class_given",
+                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason")
+PROGRESS_INTERVAL_S = 0.5
+# At high rates many transactions are due at once; yield to the event loop every so often so
+# receipts are read while the schedule is being caught up.
+_YIELD_EVERY = 64
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    run_token: str
+    round: RoundSpec
+    worker_index: int
+    worker_count: int
+    endpoint: str
+    start_at_ns: int
+    records_path: Path
+
+
+@dataclass(frozen=True)
+class WorkerProgress:
+    round_index: int
+    worker_index: int
+    per_class: dict[str, tuple[int, int, int]]
+    """class slug -> (submitted, succeeded, failed) so far."""
+
+
+_progress_queue: Any = None
+
+
+def init_worker_process(progress_queue: Any) -> None:
+    """ProcessPoolExecutor initializer: a queue can only reach a pool worker this way."""
+    global _progress_queue
+    _progress_queue = progress_queue
+
+
+def run_worker(job: WorkerJob) -> dict[str, dict[str, Any]]:
+    """Runs the job; returns per-class statistics in wire form."""
+    return asyncio.run(_Worker(job).run())
+
+
+class _Worker:
+    def __init__(self, job: WorkerJob) -> None:
+        self.job = job
+        spec = job.round
+        self.timeout_ns = int(spec.timeout_s * 1e9)
+        self.stats = {share.slug: ClassStats() for share in spec.cos_mix}
+        # Column store: one list per field, indexed by the worker's transaction number.
+        self.ids: list[str] = []
+        self.cos_asked: list[int] = []
+        self.intended: list[int] = []
+        self.sent: list[int] = []
+        self.decided: list[int] = []
+        self.status: list[str] = []
+        self.cos_given: list[int] = []
+        self.nodes: list[str] = []
+        self.reasons: list[str] = []
+        self.outstanding: dict[str, int] = {}
+        self.all_answered = asyncio.Event()
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        index = self.outstanding.pop(outcome.tx_id, None)
+        if index is None:
+            return  # already declared a timeout
+        decided = time.time_ns()
+        status = outcome.status
+        if decided - self.intended[index] > self.timeout_ns:
+            status = TIMEOUT
+        self._finish(index, status, decided, outcome.cos_given, ";".join(outcome.execution_nodes), outcome.reason)
+
+    def _finish(self, index: int, status: str, decided: int, cos_given: int, nodes: str, reason: str) -> None:
+        self.decided[index] = decided
+        self.status[index] = status
+        self.cos_given[index] = cos_given
+        self.nodes[index] = nodes
+        self.reasons[index] = reason
+        self.stats[_slug(self.cos_asked[index])].record_outcome(status, self.intended[index], decided)
+        if not self.outstanding:
+            self.all_answered.set()
+
+    async def run(self) -> dict[str, dict[str, Any]]:
+        job, spec = self.job, self.job.round
+        workload = load_workload_module(spec.workload_module)
+        connector = VdltConnector(job.endpoint)
+        await connector.start(self.on_outcome)
+        workload.initialize_workload_module(job.worker_index, job.worker_count, spec.index,
+                                            dict(spec.workload_arguments), connector, {})
+        progress = asyncio.create_task(self._report_progress())
+        try:
+            await self._send_all(workload, connector)
+            await self._await_outstanding()
+        finally:
+            progress.cancel()
+            self._report_now()
+            workload.cleanup_workload_module()
+            await connector.stop()
+        self._write_records()
+        return {slug: stats.to_wire() for slug, stats in self.stats.items()}
+
+    def _my_count(self) -> int | None:
+        total = self.job.round.tx_number
+        if total is None:
+            return None
+        w, n = self.job.worker_index, self.job.worker_count
+        return total // n + (1 if w < total % n else 0)
+
+    async def _send_all(self, workload: Any, connector: VdltConnector) -> None:
+        job, spec = self.job, self.job.round
+        controller = build_controller(spec.rate_type, spec.rate_opts, job.worker_index, job.worker_count)
+        classes = worker_sequence([s.weight for s in spec.cos_mix], job.worker_index, job.worker_count)
+        count = self._my_count()
+        duration = spec.tx_duration_s
+        source = f"loadgen/worker-{job.worker_index}"
+        index = 0
+        since_yield = 0
+        while count is None or index < count:
+            offset = controller.intended_offset(index)
+            if duration is not None and offset >= duration:
+                break
+            intended = job.start_at_ns + int(offset * 1e9)
+            now = time.time_ns()
+            if intended > now:
+                await asyncio.sleep((intended - now) / 1e9)
+                since_yield = 0
+            elif since_yield >= _YIELD_EVERY:
+                await asyncio.sleep(0)
+                since_yield = 0
+            request = workload.submit_transaction()
+            cos = spec.cos_mix[next(classes)].cos.to_int()
+            tx_id = f"{job.run_token}.{spec.index}.{job.worker_index}.{index}"
+            sent = time.time_ns()
+            self.ids.append(tx_id)
+            self.cos_asked.append(cos)
+            self.intended.append(intended)
+            self.sent.append(sent)
+            self.decided.append(0)
+            self.status.append("")
+            self.cos_given.append(-1)
+            self.nodes.append("")
+            self.reasons.append("")
+            self.outstanding[tx_id] = index
+            self.all_answered.clear()
+            self.stats[_slug(cos)].record_sent(intended, sent)
+            connector.submit(tx_id, cos, source, request)
+            index += 1
+            since_yield += 1
+
+    async def _await_outstanding(self) -> None:
+        if not self.outstanding:
+            return
+        deadline = max(self.intended[i] for i in self.outstanding.values()) + self.timeout_ns
+        remaining = (deadline - time.time_ns()) / 1e9
+        try:
+            await asyncio.wait_for(self.all_answered.wait(), max(remaining, 0))
+        except TimeoutError:
+            pass
+        now = time.time_ns()
+        for tx_id, index in list(self.outstanding.items()):
+            del self.outstanding[tx_id]
+            self._finish(index, TIMEOUT, now, -1, "", f"no receipt within {self.job.round.timeout_s:g} s")
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            self._report_now()
+
+    def _report_now(self) -> None:
+        if _progress_queue is None:
+            return
+        per_class = {slug: (s.submitted, s.succeeded, s.failed) for slug, s in self.stats.items()}
+        _progress_queue.put(WorkerProgress(self.job.round.index, self.job.worker_index, per_class))
+
+    def _write_records(self) -> None:
+        path = self.job.records_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt", newline="", compresslevel=3) as handle:
+            writer = csv.writer(handle)
+            writer.writerow(RECORD_COLUMNS)
+            for i in range(len(self.ids)):
+                given = self.cos_given[i]
+                writer.writerow((self.ids[i], self.job.worker_index, self.cos_asked[i], _slug(self.cos_asked[i]),
+                                 given, _slug(given) if given >= 0 else "", self.intended[i], self.sent[i],
+                                 self.decided[i], self.status[i], self.nodes[i], self.reasons[i]))
+
+
+_SLUGS = [CosByte.parse(value).service_class.slug for value in range(256)]
+
+
+def _slug(cos: int) -> str:
+    return _SLUGS[cos]

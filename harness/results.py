@@ -1,0 +1,114 @@
+"""The run folder: the local store every run writes first, and the source of truth for reports."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.benchmark import Benchmark
+from harness.inventory import Inventory
+from harness.loadgen.engine import RoundResult
+from harness.loadgen.metrics import ClassStats
+
+DEFAULT_RESULTS_DIR = Path("results")
+DEFINITIONS = {
+    "latency": "intended send time to receipt, confirmed transactions only (no coordinated omission)",
+    "lag": "actual send time minus intended send time",
+    "send_rate_tps": "submitted / (last send - first send)",
+    "throughput_tps": "confirmed / (last confirmation - first intended send)",
+}
+
+
+@dataclass
+class RunFolder:
+    run_id: str
+    token: str
+    path: Path
+
+    @classmethod
+    def create(cls, results_dir: Path, benchmark: Benchmark, inventory: Inventory) -> RunFolder:
+        token = secrets.token_hex(4)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        run_id = f"{stamp}-{_safe(benchmark.name)}-{token}"
+        path = results_dir / run_id
+        path.mkdir(parents=True)
+        shutil.copyfile(benchmark.path, path / "benchmark.yaml")
+        _copy_inventory(inventory, path / "inventory")
+        return cls(run_id, token, path)
+
+    @property
+    def records_dir(self) -> Path:
+        return self.path / "transactions"
+
+    def write_summary(self, benchmark: Benchmark, inventory: Inventory, rounds: list[RoundResult],
+                      started_ns: int, status: str) -> dict[str, Any]:
+        summary = {
+            "run_id": self.run_id,
+            "status": status,
+            "harness_version": __version__,
+            "benchmark": {"name": benchmark.name, "description": benchmark.description,
+                          "source": str(benchmark.path), "workers": benchmark.workers},
+            "inventory": {
+                "source": str(inventory.path),
+                "nodes": [{"name": n.name, "role": n.role, "endpoint": n.endpoint,
+                           "hardware_profile": n.hardware_profile} for n in inventory.nodes],
+            },
+            "started_at": _iso(started_ns),
+            "ended_at": _iso(time.time_ns()),
+            "definitions": DEFINITIONS,
+            "rounds": [self._round(r) for r in rounds],
+        }
+        _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _round(self, result: RoundResult) -> dict[str, Any]:
+        spec = result.spec
+        return {
+            "index": spec.index,
+            "label": spec.label,
+            "description": spec.description,
+            "tx_number": spec.tx_number,
+            "tx_duration_s": spec.tx_duration_s,
+            "rate_control": {"type": spec.rate_type, "opts": spec.rate_opts},
+            "cos_mix": {s.slug: s.weight for s in spec.cos_mix},
+            "started_at": _iso(result.started_ns),
+            "duration_s": (result.ended_ns - result.started_ns) / 1e9,
+            "classes": {slug: stats.summary() for slug, stats in sorted(result.per_class.items(), key=_class_order)},
+            "total": result.total.summary(),
+            "records": [str(p.relative_to(self.path)) for p in result.records],
+        }
+
+
+def _class_order(item: tuple[str, ClassStats]) -> int:
+    from vdlt.cos import ServiceClass
+
+    return -int(ServiceClass.from_slug(item[0]))
+
+
+def _copy_inventory(inventory: Inventory, target: Path) -> None:
+    target.mkdir(parents=True)
+    shutil.copyfile(inventory.hosts_file, target / inventory.hosts_file.name)
+    for sub in ("group_vars", "host_vars"):
+        if (inventory.directory / sub).is_dir():
+            shutil.copytree(inventory.directory / sub, target / sub)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"

@@ -1,0 +1,70 @@
+"""The node configuration file the playbooks render for every node."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("control", "execution", "client")
+
+
+class NodeConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    node_id: str
+    address: str
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    role: str
+    hardware_profile: str
+    listen: str
+    data_dir: Path
+    sample_interval_s: float = 0.5
+    # control role
+    execution_nodes: tuple[PeerConfig, ...] = field(default_factory=tuple)
+    execution_timeout_s: float = 10.0
+    # execution role
+    fsync: str = "always"
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        try:
+            raw: Any = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise NodeConfigError(f"{path}: cannot read node config: {error}") from error
+        if not isinstance(raw, dict):
+            raise NodeConfigError(f"{path}: expected a mapping")
+
+        def need(name: str) -> Any:
+            if name not in raw:
+                raise NodeConfigError(f"{path}: field '{name}' is missing")
+            return raw[name]
+
+        role = need("role")
+        if role not in ROLES:
+            raise NodeConfigError(f"{path}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
+        peers = tuple(PeerConfig(str(p["node_id"]), str(p["address"])) for p in raw.get("execution_nodes") or [])
+        if role == "control" and not peers:
+            raise NodeConfigError(f"{path}: field 'execution_nodes' is empty: a control node needs execution nodes")
+        fsync = raw.get("fsync", "always")
+        if fsync not in ("always", "never"):
+            raise NodeConfigError(f"{path}: field 'fsync' must be 'always' or 'never', got {fsync!r}")
+        return cls(
+            node_id=str(need("node_id")),
+            role=role,
+            hardware_profile=str(raw.get("hardware_profile", "unknown")),
+            listen=str(need("listen")),
+            data_dir=Path(need("data_dir")),
+            sample_interval_s=float(raw.get("sample_interval_s", 0.5)),
+            execution_nodes=peers,
+            execution_timeout_s=float(raw.get("execution_timeout_s", 10.0)),
+            fsync=fsync,
+        )

@@ -1,0 +1,146 @@
+"""Runs the agent in the foreground, or as a daemon supervised through a pid file.
+
+The playbooks call `start`, `stop` and `status`; each prints one JSON line that Ansible reads
+(`changed`, `pid`) so a second `start` reports nothing changed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from node_agent.config import NodeConfig, NodeConfigError
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+def _paths(config: NodeConfig) -> tuple[Path, Path]:
+    return config.data_dir / "agent.pid", config.data_dir / "agent.log"
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid in the file if that process is alive and is one of our agents."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if b"node_agent" in cmdline and b"serve" in cmdline else None
+
+
+def is_serving(address: str, timeout_s: float = 1.0) -> bool:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+    except grpc.RpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def start(config_path: Path, config: NodeConfig) -> dict:
+    pid_file, log_file = _paths(config)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    pid = running_pid(pid_file)
+    if pid is not None:
+        return {"changed": False, "pid": pid, "node_id": config.node_id}
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "node_agent", "serve", "--config", str(config_path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, cwd=config.data_dir,
+        )
+    pid_file.write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            tail = log_file.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"agent {config.node_id} exited with {process.returncode}:\n" + "\n".join(tail))
+        if is_serving(config.listen):
+            return {"changed": True, "pid": process.pid, "node_id": config.node_id}
+        time.sleep(0.1)
+    _terminate(process.pid)
+    pid_file.unlink(missing_ok=True)
+    raise RuntimeError(f"agent {config.node_id} did not serve on {config.listen} within {START_TIMEOUT_S:g} s")
+
+
+def stop(config: NodeConfig) -> dict:
+    pid_file, _ = _paths(config)
+    pid = running_pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if pid is None:
+        return {"changed": False, "node_id": config.node_id}
+    _terminate(pid)
+    return {"changed": True, "pid": pid, "node_id": config.node_id}
+
+
+def _terminate(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # A zombie child of ours still has a pid; reap it if it is ours.
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+def status(config: NodeConfig) -> dict:
+    pid_file, _ = _paths(config)
+    pid = running_pid(pid_file)
+    return {"changed": False, "pid": pid, "node_id": config.node_id,
+            "serving": pid is not None and is_serving(config.listen)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m node_agent")
+    parser.add_argument("command", choices=["serve", "start", "stop", "status"])
+    parser.add_argument("--config", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        config = NodeConfig.load(args.config)
+    except NodeConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        from node_agent.server import serve
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        asyncio.run(serve(config))
+        return 0
+    try:
+        outcome = {"start": lambda: start(args.config.resolve(), config), "stop": lambda: stop(config),
+                   "status": lambda: status(config)}[args.command]()
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(json.dumps(outcome))
+    return 0

@@ -1,0 +1,63 @@
+"""One gRPC server per node: NodeAgent, health, and the node's vdlt role."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from node_agent.config import NodeConfig
+from node_agent.proto import node_agent_pb2_grpc
+from node_agent.service import NodeAgentService
+from node_agent.state import StateSampler
+from vdlt.control import ControlService, ExecutionPeer
+from vdlt.execution import ExecutionService
+from vdlt.ledger import BlockLog
+from vdlt.proto import ledger_pb2_grpc
+
+log = logging.getLogger("node_agent")
+
+# The name health checks ask for; "" (the whole server) is served too.
+HEALTH_SERVICE = "vdlt.nodeagent.v1.NodeAgent"
+
+
+async def serve(config: NodeConfig) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    server = grpc.aio.server()
+    sampler = StateSampler(config.node_id, config.role, config.hardware_profile, config.data_dir,
+                           config.sample_interval_s)
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler), server)
+
+    closers = []
+    if config.role == "control":
+        control = ControlService(
+            [ExecutionPeer(p.node_id, p.address) for p in config.execution_nodes], config.execution_timeout_s
+        )
+        ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
+        closers.append(control.close)
+    elif config.role == "execution":
+        block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
+        ledger_pb2_grpc.add_ExecutionServicer_to_server(ExecutionService(config.node_id, block_log), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if server.add_insecure_port(config.listen) == 0:
+        raise SystemExit(f"node {config.node_id}: cannot listen on {config.listen}")
+    await server.start()
+    for name in ("", HEALTH_SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("node %s (%s) serving on %s", config.node_id, config.role, config.listen)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("node %s stopping", config.node_id)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=2)
+    for close in closers:
+        await close()
+    sampler.close()

@@ -1,0 +1,170 @@
+"""Samples this machine's CPU, memory, storage and the agent's trust state with psutil."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from node_agent.proto import node_agent_pb2 as pb
+
+_ROLE = {
+    "control": pb.NODE_ROLE_CONTROL,
+    "execution": pb.NODE_ROLE_EXECUTION,
+    "client": pb.NODE_ROLE_CLIENT,
+}
+# Pseudo and container-plumbing filesystems say nothing about a node's storage.
+_IGNORED_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "autofs"}
+
+
+def code_digest() -> str:
+    """SHA-256 over the agent's and the ledger's source files: a changed binary shows here."""
+    digest = hashlib.sha256()
+    for package in ("node_agent", "vdlt"):
+        root = Path(__import__(package).__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class StateSampler:
+    """Keeps rate-based figures (CPU busy share, disk throughput) over a sliding window.
+
+    A background thread closes one window every ``interval_s``; :meth:`snapshot` combines the
+    last closed window with instantaneous figures read now.
+    """
+
+    def __init__(self, node_id: str, role: str, hardware_profile: str, data_dir: Path, interval_s: float = 0.5) -> None:
+        self.node_id = node_id
+        self.role = _ROLE[role]
+        self.hardware_profile = hardware_profile
+        self.data_dir = data_dir
+        self.interval_s = interval_s
+        self.started = time.monotonic()
+        self.code_digest = code_digest()
+        self.trust = pb.TrustState(score=0.5, code_digest=self.code_digest)
+        self._sequence = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+        self._physical = psutil.cpu_count(logical=False) or self._logical
+        # The first cpu_percent() call only starts a window (it returns 0.0): close a short
+        # one now so the very first report is already meaningful.
+        psutil.cpu_percent(interval=None, percpu=True)
+        self._disk_prev = (time.monotonic(), _disk_counters())
+        time.sleep(0.1)
+        self._close_window()
+        self._thread = threading.Thread(target=self._loop, name="state-sampler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._close_window()
+
+    def _close_window(self) -> None:
+        per_core = psutil.cpu_percent(interval=None, percpu=True)
+        now, disks = time.monotonic(), _disk_counters()
+        previous_time, previous = self._disk_prev
+        elapsed = max(now - previous_time, 1e-6)
+        disk_states = []
+        for device, counters in sorted(disks.items()):
+            before = previous.get(device, counters)
+            disk_states.append(
+                pb.DiskIoState(
+                    device=device,
+                    read_bytes=counters.read_bytes, write_bytes=counters.write_bytes,
+                    read_count=counters.read_count, write_count=counters.write_count,
+                    read_bytes_per_second=max(counters.read_bytes - before.read_bytes, 0) / elapsed,
+                    write_bytes_per_second=max(counters.write_bytes - before.write_bytes, 0) / elapsed,
+                )
+            )
+        with self._lock:
+            self._per_core = per_core
+            self._disks = disk_states
+            self._disk_prev = (now, disks)
+
+    def snapshot(self) -> pb.NodeState:
+        with self._lock:
+            per_core = list(self._per_core)
+            disks = list(self._disks)
+            self._sequence += 1
+            sequence = self._sequence
+            trust = pb.TrustState()
+            trust.CopyFrom(self.trust)
+        trust.uptime_seconds = time.monotonic() - self.started
+        state = pb.NodeState(
+            node_id=self.node_id, role=self.role, hardware_profile=self.hardware_profile,
+            sequence=sequence, trust=trust,
+        )
+        state.timestamp.GetCurrentTime()
+        load1, load5, load15 = os.getloadavg()
+        frequency = psutil.cpu_freq()
+        state.cpu.CopyFrom(
+            pb.CpuState(
+                logical_count=self._logical, physical_count=self._physical,
+                utilization_percent=sum(per_core) / len(per_core) if per_core else 0.0,
+                per_core_utilization_percent=per_core,
+                load_average_1m=load1, load_average_5m=load5, load_average_15m=load15,
+                frequency_current_mhz=frequency.current if frequency else 0.0,
+                frequency_max_mhz=frequency.max if frequency else 0.0,
+            )
+        )
+        memory = psutil.virtual_memory()
+        state.memory.CopyFrom(
+            pb.MemoryState(
+                total_bytes=memory.total, available_bytes=memory.available,
+                used_bytes=memory.used, used_percent=memory.percent,
+            )
+        )
+        state.storage.mounts.extend(_mounts(self.data_dir))
+        state.storage.disks.extend(disks)
+        state.storage.data_mount = _mount_of(self.data_dir)
+        return state
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _disk_counters() -> dict[str, psutil._common.sdiskio]:
+    try:
+        return psutil.disk_io_counters(perdisk=True) or {}
+    except (RuntimeError, OSError):
+        return {}
+
+
+def _mount_of(path: Path) -> str:
+    path = Path(path).resolve()
+    while not os.path.ismount(path):
+        path = path.parent
+    return str(path)
+
+
+def _mounts(data_dir: Path) -> list[pb.MountState]:
+    data_mount = _mount_of(data_dir)
+    seen: set[str] = set()
+    mounts = []
+    for partition in psutil.disk_partitions(all=True):
+        relevant = partition.mountpoint == data_mount or (
+            partition.fstype not in _IGNORED_FSTYPES and partition.device.startswith("/dev/")
+        )
+        if not relevant or partition.mountpoint in seen:
+            continue
+        try:
+            usage = psutil.disk_usage(partition.mountpoint)
+        except OSError:
+            continue
+        seen.add(partition.mountpoint)
+        mounts.append(
+            pb.MountState(
+                mountpoint=partition.mountpoint, device=partition.device, fstype=partition.fstype,
+                total_bytes=usage.total, free_bytes=usage.free,
+            )
+        )
+    if data_mount not in seen:
+        usage = psutil.disk_usage(data_mount)
+        mounts.append(pb.MountState(mountpoint=data_mount, total_bytes=usage.total, free_bytes=usage.free))
+    return mounts

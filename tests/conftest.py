@@ -1,0 +1,89 @@
+"""Fixtures that start the project's real servers on free loopback ports under a temp dir."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_mentioning(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions ``marker`` (a test's temp dir)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if marker in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def harness(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, in its own process."""
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def write_local_inventory(directory: Path, executions: int = 3) -> Path:
+    """A copy of inventories/local with free ports and node files under ``directory``."""
+    inventory = yaml.safe_load((REPO / "inventories" / "local" / "hosts.yml").read_text())
+    all_group = inventory["all"]
+    all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
+    all_group["children"]["control"]["hosts"] = {"control-0": {"agent_port": free_port()}}
+    all_group["children"]["execution"]["hosts"] = {
+        f"exec-{i}": {"agent_port": free_port()} for i in range(executions)
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return directory
+
+
+def node_config(directory: Path, node_id: str, role: str, port: int, **extra: object) -> Path:
+    config = {"node_id": node_id, "role": role, "hardware_profile": "test-profile",
+              "listen": f"127.0.0.1:{port}", "data_dir": str(directory / node_id), **extra}
+    path = directory / f"{node_id}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def agent(command: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "node_agent", command, "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=True)
+
+
+@pytest.fixture
+def local_inventory(tmp_path: Path) -> Iterator[Path]:
+    """A local inventory of its own; whatever a test started from it is stopped afterwards."""
+    directory = write_local_inventory(tmp_path / "inventory")
+    yield directory
+    for config in (tmp_path / "inventory" / "nodes").glob("*/node.yaml"):
+        subprocess.run([sys.executable, "-m", "node_agent", "stop", "--config", str(config)],
+                       capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def ledger_pair(tmp_path: Path) -> Iterator[dict[str, object]]:
+    """One control and one execution node, started by the agent's own daemon commands."""
+    exec_port, control_port = free_port(), free_port()
+    execution = node_config(tmp_path, "exec-0", "execution", exec_port)
+    control = node_config(tmp_path, "control-0", "control", control_port,
+                          execution_nodes=[{"node_id": "exec-0", "address": f"127.0.0.1:{exec_port}"}])
+    agent("start", execution)
+    agent("start", control)
+    yield {"control": f"127.0.0.1:{control_port}", "execution": f"127.0.0.1:{exec_port}",
+           "exec_dir": tmp_path / "exec-0", "exec_config": execution, "control_config": control}
+    agent("stop", control)
+    agent("stop", execution)

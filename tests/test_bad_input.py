@@ -1,0 +1,84 @@
+"""Bad input: a non-zero exit, a message naming the file, line and field, and nothing started."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, harness, processes_mentioning
+
+GOOD = """\
+test:
+  name: bad-input
+  workers:
+    number: 1
+  rounds:
+    - label: r0
+      txNumber: 10
+      rateControl:
+        type: fixed-rate
+        opts:
+          tps: 10
+      workload:
+        module: {module}
+      cos:
+        best-effort: 1
+"""
+
+
+def bench(tmp_path: Path, old: str, new: str) -> Path:
+    text = GOOD.format(module=REPO / "workloads" / "modules" / "kv.py")
+    assert old in text
+    path = tmp_path / "bench.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ("type: fixed-rate", "type: fixed-rte", 9, "test.rounds[0].rateControl.type", "did you mean 'fixed-rate'"),
+        ("txNumber: 10", "txNumber: 10\n      txDuration: 5", 8, "test.rounds[0].txDuration", "not both"),
+        ("best-effort: 1", "best-efort: 1", 15, "test.rounds[0].cos.best-efort", "did you mean 'best-effort'"),
+        ("tps: 10", "tps: -5", 11, "test.rounds[0].rateControl.opts.tps", "must be > 0"),
+        ("tps: 10", "tps: fast", 11, "test.rounds[0].rateControl.opts.tps", "must be int or float"),
+        ("opts:", "optz:", 10, "test.rounds[0].rateControl.optz", "did you mean 'opts'"),
+        ("number: 1", "number: 0", 4, "test.workers.number", "integer >= 1"),
+    ],
+)
+def test_bad_benchmark_names_file_line_field(local_inventory: Path, tmp_path: Path, old: str, new: str,
+                                             line: int, field: str, words: str) -> None:
+    path = bench(tmp_path, old, new)
+    result = harness("run", str(path), "-i", str(local_inventory), "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 2
+    assert f"{path}:{line}: {field}:" in result.stderr
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
+    assert processes_mentioning(str(local_inventory)) == []
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_inventory_names_the_path(tmp_path: Path) -> None:
+    path = bench(tmp_path, "r0", "r0")
+    missing = tmp_path / "no-such-inventory"
+    result = harness("run", str(path), "-i", str(missing), "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 2
+    assert f"{missing}: inventory not found" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_inventory_without_port_names_host_and_field(tmp_path: Path) -> None:
+    inventory = tmp_path / "inv"
+    inventory.mkdir()
+    (inventory / "hosts.yml").write_text(
+        "all:\n  children:\n    control:\n      hosts:\n        c0: {agent_port: 50999}\n"
+        "    execution:\n      hosts:\n        e0: {}\n")
+    result = harness("up", "-i", str(inventory))
+    assert result.returncode == 2
+    assert f"{inventory / 'hosts.yml'}:8: all.children.execution.hosts.e0.agent_port:" in result.stderr
+
+
+def test_missing_benchmark_file(tmp_path: Path, local_inventory: Path) -> None:
+    result = harness("run", str(tmp_path / "nope.yaml"), "-i", str(local_inventory))
+    assert result.returncode == 2
+    assert "nope.yaml: benchmark file not found" in result.stderr

@@ -1,0 +1,72 @@
+"""The block log: chained on disk, resumed after a restart, tampering found and named."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+
+from tests.conftest import agent
+from vdlt.ledger import BlockLog, BlockTransaction, verify_chain
+from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+
+
+def tx(i: int, writes: dict) -> BlockTransaction:
+    return BlockTransaction(id=f"t{i}", cos=0x20, contract="kv", operation="put", arguments_json="{}",
+                            accepted=True, result_digest="d", writes=writes)
+
+
+def test_restart_resumes_chain_and_state(tmp_path: Path) -> None:
+    log = BlockLog(tmp_path)
+    for i in range(5):
+        log.append([tx(i, {f"k/{i}": i})])
+    head = log.head_hash
+    log.close()
+    reopened = BlockLog(tmp_path)
+    assert reopened.height == 5 and reopened.head_hash == head
+    assert reopened.contract_state("kv")["k/3"] == 3
+    block = reopened.append([tx(9, {"k/9": 9})])
+    assert block.height == 6 and block.previous_hash == head
+    assert verify_chain(tmp_path).ok
+
+
+def test_torn_last_line_is_dropped_on_restart(tmp_path: Path) -> None:
+    log = BlockLog(tmp_path)
+    log.append([tx(1, {"a": 1})])
+    log.close()
+    with open(tmp_path / "blocks.jsonl", "a") as handle:
+        handle.write('{"height": 2, "previous')  # a crash in the middle of a write
+    assert BlockLog(tmp_path).height == 1
+
+
+def test_verify_names_the_first_tampered_block(tmp_path: Path) -> None:
+    log = BlockLog(tmp_path)
+    for i in range(6):
+        log.append([tx(i, {"k": i})])
+    log.close()
+    lines = (tmp_path / "blocks.jsonl").read_text().splitlines()
+    block = json.loads(lines[3])
+    block["transactions"][0]["writes"] = {"k": 1_000_000}
+    lines[3] = json.dumps(block)
+    (tmp_path / "blocks.jsonl").write_text("\n".join(lines) + "\n")
+    report = verify_chain(tmp_path)
+    assert not report.ok
+    assert report.first_bad_height == 4 and report.blocks == 3
+    assert "transaction root" in report.problem
+
+
+def test_confirmed_transactions_are_in_the_execution_nodes_chain(ledger_pair: dict) -> None:
+    with grpc.insecure_channel(ledger_pair["control"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        mint = stub.Submit(ledger_pb2.Transaction(id="m", cos=0xE0, contract="kv", operation="mint",
+                                                  arguments_json='{"account": "a", "amount": 5}'), timeout=10)
+        short = stub.Submit(ledger_pb2.Transaction(id="x", cos=0xE0, contract="kv", operation="transfer",
+                                                   arguments_json='{"from": "a", "to": "b", "amount": 9}'), timeout=10)
+    assert mint.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+    assert json.loads(mint.result_json) == {"account": "a", "balance": 5}
+    assert short.status == ledger_pb2.RECEIPT_STATUS_REJECTED
+    assert "balance" in short.reason
+    agent("stop", ledger_pair["exec_config"])
+    agent("start", ledger_pair["exec_config"])
+    report = verify_chain(ledger_pair["exec_dir"] / "ledger")
+    assert report.ok and report.blocks == 2

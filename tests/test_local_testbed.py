@@ -1,0 +1,83 @@
+"""`harness up` → `status` → `run` → `down` on a local inventory, as a user types it."""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+from tests.conftest import REPO, harness, processes_mentioning
+
+BENCHMARK = """
+test:
+  name: e2e
+  workers: {number: 2}
+  rounds:
+    - label: writes
+      txNumber: 300
+      rateControl: {type: fixed-rate, opts: {tps: 150}}
+      workload: {module: %(module)s, arguments: {operation: put}}
+      cos: {fast-confirmation: 1, best-effort: 1, scavenger: 1, "01110110": 1}
+"""
+
+
+def test_up_status_run_down(local_inventory: Path, tmp_path: Path) -> None:
+    marker = str(local_inventory)
+    up = harness("up", "-i", str(local_inventory))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "up: 4 host(s): 0 ok, 4 changed, 0 failed" in up.stdout
+    assert len(processes_mentioning(marker)) == 4
+
+    again = harness("up", "-i", str(local_inventory))
+    assert again.returncode == 0
+    assert "up: 4 host(s): 4 ok, 0 changed, 0 failed" in again.stdout
+
+    status = harness("status", "-i", str(local_inventory))
+    assert status.returncode == 0, status.stdout
+    for node in ("control-0", "exec-0", "exec-1", "exec-2"):
+        assert node in status.stdout
+    assert status.stdout.count("serving") == 4
+
+    benchmark = tmp_path / "bench.yaml"
+    benchmark.write_text(BENCHMARK % {"module": REPO / "workloads" / "modules" / "kv.py"})
+    results = tmp_path / "results"
+    run = harness("run", str(benchmark), "-i", str(local_inventory), "--results-dir", str(results))
+    assert run.returncode == 0, run.stdout + run.stderr
+    for slug in ("fast-confirmation", "best-effort", "scavenger", "management-control"):
+        assert slug in run.stdout
+
+    (run_dir,) = results.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    classes = summary["rounds"][0]["classes"]
+    assert sum(c["succeeded"] for c in classes.values()) == 300
+    assert {name: c["submitted"] for name, c in classes.items()} == {
+        "fast-confirmation": 75, "management-control": 75, "best-effort": 75, "scavenger": 75}
+    assert (run_dir / "benchmark.yaml").read_text() == benchmark.read_text()
+    assert (run_dir / "inventory" / "hosts.yml").is_file()
+
+    rows = []
+    for path in sorted((run_dir / "transactions").glob("*.csv.gz")):
+        with gzip.open(path, "rt") as handle:
+            rows.extend(csv.DictReader(handle))
+    assert len(rows) == 300
+    assert {r["status"] for r in rows} == {"confirmed"}
+    # The reserved bits asked for (10110) come back on the receipts.
+    assert {r["cos_given"] for r in rows if r["class_asked"] == "management-control"} == {str(0b01110110)}
+    assert {r["execution_nodes"] for r in rows} == {"exec-0", "exec-1", "exec-2"}
+
+    # The testbed was already up: run leaves it up.
+    assert len(processes_mentioning(marker)) == 4
+    down = harness("down", "-i", str(local_inventory))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert processes_mentioning(marker) == []
+
+
+def test_run_brings_the_testbed_up_and_down_again(local_inventory: Path, tmp_path: Path) -> None:
+    benchmark = tmp_path / "bench.yaml"
+    benchmark.write_text(BENCHMARK.replace("txNumber: 300", "txNumber: 30") % {
+        "module": REPO / "workloads" / "modules" / "kv.py"})
+    run = harness("run", str(benchmark), "-i", str(local_inventory), "--results-dir", str(tmp_path / "r"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "up.yml" in run.stdout and "down.yml" in run.stdout
+    assert processes_mentioning(str(local_inventory)) == []

@@ -1,0 +1,1 @@
+"""vDLT: the service-oriented ledger the harness exercises (seed 001)."""

@@ -1,0 +1,205 @@
+"""Hash-chained block log on disk.
+
+One JSON document per line in ``blocks.jsonl``. A block's hash covers its header (height,
+previous hash, transaction root, state digest, time); the transaction root is a Merkle root
+over the transactions' digests, and each transaction carries its write set, so a restarted node
+rebuilds its state by replaying the writes and resumes the chain where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+GENESIS_HASH = "0" * 64
+FsyncPolicy = Literal["always", "never"]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def merkle_root(leaves: list[str]) -> str:
+    """Binary Merkle root over hex digests; the last leaf of an odd level is paired with itself."""
+    if not leaves:
+        return sha256_hex("")
+    level = leaves
+    while len(level) > 1:
+        if len(level) % 2:
+            level = [*level, level[-1]]
+        level = [sha256_hex(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+@dataclass
+class BlockTransaction:
+    id: str
+    cos: int
+    contract: str
+    operation: str
+    arguments_json: str
+    accepted: bool
+    result_digest: str
+    writes: dict[str, Any] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        return sha256_hex(canonical_json(self.__dict__))
+
+
+@dataclass
+class Block:
+    height: int
+    previous_hash: str
+    transaction_root: str
+    state_digest: str
+    time_ns: int
+    transactions: list[BlockTransaction]
+    hash: str = ""
+
+    def header_hash(self) -> str:
+        header = [self.height, self.previous_hash, self.transaction_root, self.state_digest, self.time_ns]
+        return sha256_hex(canonical_json(header))
+
+    def to_json(self) -> str:
+        body = dict(self.__dict__)
+        body["transactions"] = [t.__dict__ for t in self.transactions]
+        return canonical_json(body)
+
+    @classmethod
+    def from_json(cls, line: str) -> Block:
+        body = json.loads(line)
+        body["transactions"] = [BlockTransaction(**t) for t in body["transactions"]]
+        return cls(**body)
+
+
+class LedgerError(Exception):
+    pass
+
+
+@dataclass
+class VerifyReport:
+    path: Path
+    blocks: int
+    first_bad_height: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_height is None
+
+
+class BlockLog:
+    """Appends blocks and keeps the contract state they produce in memory."""
+
+    def __init__(self, directory: Path, fsync: FsyncPolicy = "always") -> None:
+        self.path = Path(directory) / "blocks.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self.height = 0
+        self.head_hash = GENESIS_HASH
+        self.state_digest = sha256_hex("")
+        # contract name -> key -> value
+        self.state: dict[str, dict[str, Any]] = {}
+        self._resume()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _resume(self) -> None:
+        if not self.path.exists():
+            return
+        good_bytes = 0
+        with open(self.path, "rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # torn write from a crash: the block never completed
+                block = Block.from_json(raw.decode())
+                problem = _check_block(block, self.height + 1, self.head_hash)
+                if problem:
+                    raise LedgerError(f"{self.path}: block {block.height}: {problem}")
+                self._apply(block)
+                good_bytes += len(raw)
+        if good_bytes != self.path.stat().st_size:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_bytes)
+
+    def _apply(self, block: Block) -> None:
+        for tx in block.transactions:
+            self.state.setdefault(tx.contract, {}).update(tx.writes)
+        self.height = block.height
+        self.head_hash = block.hash
+        self.state_digest = block.state_digest
+
+    def contract_state(self, contract: str) -> dict[str, Any]:
+        return self.state.setdefault(contract, {})
+
+    def append(self, transactions: list[BlockTransaction]) -> Block:
+        writes = [[t.id, t.writes] for t in transactions]
+        state_digest = sha256_hex(self.state_digest + canonical_json(writes))
+        block = Block(
+            height=self.height + 1,
+            previous_hash=self.head_hash,
+            transaction_root=merkle_root([t.digest() for t in transactions]),
+            state_digest=state_digest,
+            time_ns=time.time_ns(),
+            transactions=transactions,
+        )
+        block.hash = block.header_hash()
+        self._file.write(block.to_json() + "\n")
+        self._file.flush()
+        if self.fsync == "always":
+            os.fsync(self._file.fileno())
+        self.height = block.height
+        self.head_hash = block.hash
+        self.state_digest = state_digest
+        return block
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _check_block(block: Block, expected_height: int, expected_previous: str) -> str:
+    if block.height != expected_height:
+        return f"height is {block.height}, expected {expected_height}"
+    if block.previous_hash != expected_previous:
+        return "previous hash does not match the block before it"
+    if block.transaction_root != merkle_root([t.digest() for t in block.transactions]):
+        return "transaction root does not match its transactions"
+    if block.hash != block.header_hash():
+        return "block hash does not match its header"
+    return ""
+
+
+def iter_blocks(path: Path) -> Iterator[Block]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n"):
+                yield Block.from_json(line)
+
+
+def verify_chain(path: Path) -> VerifyReport:
+    """Checks every block of a log and names the first bad one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "blocks.jsonl"
+    report = VerifyReport(path=path, blocks=0)
+    previous = GENESIS_HASH
+    try:
+        for block in iter_blocks(path):
+            problem = _check_block(block, report.blocks + 1, previous)
+            if problem:
+                report.first_bad_height = report.blocks + 1
+                report.problem = problem
+                return report
+            report.blocks += 1
+            previous = block.hash
+    except (ValueError, TypeError, KeyError) as error:
+        report.first_bad_height = report.blocks + 1
+        report.problem = f"unreadable block: {error}"
+    return report

@@ -1,0 +1,107 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReceiptStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECEIPT_STATUS_UNSPECIFIED: _ClassVar[ReceiptStatus]
+    RECEIPT_STATUS_CONFIRMED: _ClassVar[ReceiptStatus]
+    RECEIPT_STATUS_REJECTED: _ClassVar[ReceiptStatus]
+    RECEIPT_STATUS_DROPPED: _ClassVar[ReceiptStatus]
+    RECEIPT_STATUS_ERROR: _ClassVar[ReceiptStatus]
+RECEIPT_STATUS_UNSPECIFIED: ReceiptStatus
+RECEIPT_STATUS_CONFIRMED: ReceiptStatus
+RECEIPT_STATUS_REJECTED: ReceiptStatus
+RECEIPT_STATUS_DROPPED: ReceiptStatus
+RECEIPT_STATUS_ERROR: ReceiptStatus
+
+class Transaction(_message.Message):
+    __slots__ = ("id", "cos", "source", "contract", "operation", "arguments_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cos: int
+    source: str
+    contract: str
+    operation: str
+    arguments_json: str
+    def __init__(self, id: _Optional[str] = ..., cos: _Optional[int] = ..., source: _Optional[str] = ..., contract: _Optional[str] = ..., operation: _Optional[str] = ..., arguments_json: _Optional[str] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("transaction_id", "status", "reason", "cos_asked", "cos_given", "execution_nodes", "block_height", "result_digest", "result_json", "timings")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COS_ASKED_FIELD_NUMBER: _ClassVar[int]
+    COS_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_NODES_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    status: ReceiptStatus
+    reason: str
+    cos_asked: int
+    cos_given: int
+    execution_nodes: _containers.RepeatedScalarFieldContainer[str]
+    block_height: int
+    result_digest: str
+    result_json: str
+    timings: Timings
+    def __init__(self, transaction_id: _Optional[str] = ..., status: _Optional[_Union[ReceiptStatus, str]] = ..., reason: _Optional[str] = ..., cos_asked: _Optional[int] = ..., cos_given: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[str]] = ..., block_height: _Optional[int] = ..., result_digest: _Optional[str] = ..., result_json: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("received_ns", "dispatched_ns", "decided_ns")
+    RECEIVED_NS_FIELD_NUMBER: _ClassVar[int]
+    DISPATCHED_NS_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_NS_FIELD_NUMBER: _ClassVar[int]
+    received_ns: int
+    dispatched_ns: int
+    decided_ns: int
+    def __init__(self, received_ns: _Optional[int] = ..., dispatched_ns: _Optional[int] = ..., decided_ns: _Optional[int] = ...) -> None: ...
+
+class ExecuteBatch(_message.Message):
+    __slots__ = ("batch_id", "transactions")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    def __init__(self, batch_id: _Optional[int] = ..., transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
+
+class ExecutionResult(_message.Message):
+    __slots__ = ("transaction_id", "accepted", "reason", "result_json", "result_digest")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    accepted: bool
+    reason: str
+    result_json: str
+    result_digest: str
+    def __init__(self, transaction_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., result_json: _Optional[str] = ..., result_digest: _Optional[str] = ...) -> None: ...
+
+class ExecuteBatchResult(_message.Message):
+    __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    node_id: str
+    block_height: int
+    block_hash: str
+    results: _containers.RepeatedCompositeFieldContainer[ExecutionResult]
+    def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ...) -> None: ...
