@@ -18,6 +18,9 @@ class NodeConfigError(Exception):
 class PeerConfig:
     node_id: str
     address: str
+    hardware_profile: str = "unknown"
+    cost_per_hour: float = 0.0
+    private_capable: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,11 @@ class NodeConfig:
     # control role
     execution_nodes: tuple[PeerConfig, ...] = field(default_factory=tuple)
     execution_timeout_s: float = 10.0
+    policy_file: Path | None = None
     # execution role
     fsync: str = "always"
+    fault_wrong_result_rate: float = 0.0
+    fault_delay_ms: float = 0.0
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -51,7 +57,12 @@ class NodeConfig:
         role = need("role")
         if role not in ROLES:
             raise NodeConfigError(f"{path}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
-        peers = tuple(PeerConfig(str(p["node_id"]), str(p["address"])) for p in raw.get("execution_nodes") or [])
+        peers = tuple(
+            PeerConfig(str(p["node_id"]), str(p["address"]), str(p.get("hardware_profile", "unknown")),
+                       float(p.get("cost_per_hour") or 0.0), bool(p.get("private_capable", False)))
+            for p in raw.get("execution_nodes") or []
+        )
+        fault = raw.get("fault") or {}
         if role == "control" and not peers:
             raise NodeConfigError(f"{path}: field 'execution_nodes' is empty: a control node needs execution nodes")
         fsync = raw.get("fsync", "always")
@@ -66,5 +77,8 @@ class NodeConfig:
             sample_interval_s=float(raw.get("sample_interval_s", 0.5)),
             execution_nodes=peers,
             execution_timeout_s=float(raw.get("execution_timeout_s", 10.0)),
+            policy_file=Path(raw["policy_file"]) if raw.get("policy_file") else None,
             fsync=fsync,
+            fault_wrong_result_rate=float(fault.get("wrong_result_rate", 0.0)),
+            fault_delay_ms=float(fault.get("delay_ms", 0.0)),
         )

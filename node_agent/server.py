@@ -12,15 +12,24 @@ from node_agent.config import NodeConfig
 from node_agent.proto import node_agent_pb2_grpc
 from node_agent.service import NodeAgentService
 from node_agent.state import StateSampler
-from vdlt.control import ControlService, ExecutionPeer
-from vdlt.execution import ExecutionService
+from node_agent.proto import node_agent_pb2
+from vdlt.control import ControlService
+from vdlt.execution import ExecutionService, FaultMode
 from vdlt.ledger import BlockLog
-from vdlt.proto import ledger_pb2_grpc
+from vdlt.policy import load_policy
+from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.state_watch import ExecutionPeer
 
 log = logging.getLogger("node_agent")
 
 # The name health checks ask for; "" (the whole server) is served too.
 HEALTH_SERVICE = "vdlt.nodeagent.v1.NodeAgent"
+
+
+def _async(function):  # type: ignore[no-untyped-def]
+    async def call() -> None:
+        function()
+    return call
 
 
 async def serve(config: NodeConfig) -> None:
@@ -32,14 +41,28 @@ async def serve(config: NodeConfig) -> None:
 
     closers = []
     if config.role == "control":
-        control = ControlService(
-            [ExecutionPeer(p.node_id, p.address) for p in config.execution_nodes], config.execution_timeout_s
-        )
+        peers = [ExecutionPeer(p.node_id, p.address, p.hardware_profile, p.cost_per_hour, p.private_capable)
+                 for p in config.execution_nodes]
+        control = ControlService(peers, load_policy(config.policy_file), config.data_dir,
+                                 config.sample_interval_s, config.execution_timeout_s)
+        control.start()
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
         closers.append(control.close)
     elif config.role == "execution":
         block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
-        ledger_pb2_grpc.add_ExecutionServicer_to_server(ExecutionService(config.node_id, block_log), server)
+        fault = FaultMode(config.fault_wrong_result_rate, config.fault_delay_ms)
+        if fault.active:
+            log.warning("node %s runs FAULTY: %s", config.node_id, fault)
+
+        def on_trust(report: ledger_pb2.TrustReport) -> None:
+            sampler.update_trust(node_agent_pb2.TrustState(
+                score=report.score, success_evidence=report.success_evidence,
+                failure_evidence=report.failure_evidence, agreements=report.agreements,
+                dissents=report.dissents, timeouts=report.timeouts))
+
+        ledger_pb2_grpc.add_ExecutionServicer_to_server(
+            ExecutionService(config.node_id, block_log, fault, on_trust), server)
+        closers.append(_async(block_log.close))
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -87,6 +87,12 @@ class StateSampler:
             self._disks = disk_states
             self._disk_prev = (now, disks)
 
+    def update_trust(self, reported: pb.TrustState) -> None:
+        """The control plane's reputation of this node; the integrity evidence stays the agent's own."""
+        with self._lock:
+            reported.code_digest = self.code_digest
+            self.trust = reported
+
     def snapshot(self) -> pb.NodeState:
         with self._lock:
             per_core = list(self._per_core)

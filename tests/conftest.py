@@ -36,15 +36,14 @@ def harness(*args: str, cwd: Path | None = None, timeout: float = 240) -> subpro
                           text=True, timeout=timeout)
 
 
-def write_local_inventory(directory: Path, executions: int = 3) -> Path:
+def write_local_inventory(directory: Path) -> Path:
     """A copy of inventories/local with free ports and node files under ``directory``."""
     inventory = yaml.safe_load((REPO / "inventories" / "local" / "hosts.yml").read_text())
     all_group = inventory["all"]
     all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
-    all_group["children"]["control"]["hosts"] = {"control-0": {"agent_port": free_port()}}
-    all_group["children"]["execution"]["hosts"] = {
-        f"exec-{i}": {"agent_port": free_port()} for i in range(executions)
-    }
+    for group in ("control", "execution"):
+        for host_vars in all_group["children"][group]["hosts"].values():
+            host_vars["agent_port"] = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
@@ -64,6 +63,26 @@ def agent(command: str, config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=True)
 
 
+def wait_for_selection(control: str, timeout_s: float = 10.0) -> None:
+    """Until the control node has heard from its execution nodes, it has nobody to choose."""
+    import time
+
+    import grpc
+
+    from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(control) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        while time.monotonic() < deadline:
+            receipt = stub.Submit(ledger_pb2.Transaction(id="probe", cos=0x20, source="fixture", contract="kv",
+                                                         operation="get", arguments_json='{"key": "probe"}'), timeout=5)
+            if receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED:
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"control node {control} chose no execution node within {timeout_s} s")
+
+
 @pytest.fixture
 def local_inventory(tmp_path: Path) -> Iterator[Path]:
     """A local inventory of its own; whatever a test started from it is stopped afterwards."""
@@ -80,9 +99,11 @@ def ledger_pair(tmp_path: Path) -> Iterator[dict[str, object]]:
     exec_port, control_port = free_port(), free_port()
     execution = node_config(tmp_path, "exec-0", "execution", exec_port)
     control = node_config(tmp_path, "control-0", "control", control_port,
-                          execution_nodes=[{"node_id": "exec-0", "address": f"127.0.0.1:{exec_port}"}])
+                          execution_nodes=[{"node_id": "exec-0", "address": f"127.0.0.1:{exec_port}",
+                                            "private_capable": True}])
     agent("start", execution)
     agent("start", control)
+    wait_for_selection(f"127.0.0.1:{control_port}")
     yield {"control": f"127.0.0.1:{control_port}", "execution": f"127.0.0.1:{exec_port}",
            "exec_dir": tmp_path / "exec-0", "exec_config": execution, "control_config": control}
     agent("stop", control)

@@ -43,7 +43,7 @@ def test_control_node_decodes_all_classes_and_returns_reserved_bits(ledger_pair:
         for bits in range(8):
             cos = (bits << 5) | 0b10101
             receipt = stub.Submit(ledger_pb2.Transaction(
-                id=f"cos-{bits}", cos=cos, source="test", contract="kv", operation="put",
+                id=f"cos-{bits}", cos=cos, source="operator", contract="kv", operation="put",
                 arguments_json='{"key": "k", "value": 1}'), timeout=10)
             assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
             assert receipt.cos_asked == cos

@@ -62,9 +62,12 @@ def test_up_status_run_down(local_inventory: Path, tmp_path: Path) -> None:
             rows.extend(csv.DictReader(handle))
     assert len(rows) == 300
     assert {r["status"] for r in rows} == {"confirmed"}
-    # The reserved bits asked for (10110) come back on the receipts.
-    assert {r["cos_given"] for r in rows if r["class_asked"] == "management-control"} == {str(0b01110110)}
-    assert {r["execution_nodes"] for r in rows} == {"exec-0", "exec-1", "exec-2"}
+    # The load generator is no management source: re-classed to scavenger, reserved bits (10110) kept.
+    assert {r["cos_given"] for r in rows if r["class_asked"] == "management-control"} == {str(0b00010110)}
+    assert {r["class_given"] for r in rows if r["class_asked"] == "management-control"} == {"scavenger"}
+    # Fast confirmation is replicated; best effort goes round robin over all three nodes.
+    assert {len(r["execution_nodes"].split(";")) for r in rows if r["class_asked"] == "fast-confirmation"} == {2}
+    assert {r["execution_nodes"] for r in rows if r["class_asked"] == "best-effort"} == {"exec-0", "exec-1", "exec-2"}
 
     # The testbed was already up: run leaves it up.
     assert len(processes_mentioning(marker)) == 4

@@ -1,60 +1,284 @@
-"""Control plane: accepts transactions, classifies them, forwards them, answers with receipts."""
+"""Control plane: classify, queue, select, execute on replicas, agree, commit, answer.
+
+1. The CoS byte is parsed and the source's reputation may re-class it (:mod:`vdlt.classify`).
+2. The transaction waits in the scheduler (CBWFQ or FIFO); a full queue drops it.
+3. At most ``max_in_flight`` transactions are being executed at once; each is sent to the
+   replicas :mod:`vdlt.selection` chooses for its class.
+4. The replicas' digests are compared. A quorum that agrees confirms the result; when the
+   replicas split so that no quorum is possible any more, one more eligible node is asked.
+   Agreement earns trust; a different digest over the *same* versioned reads is dissent and
+   costs trust; no answer in time counts as unavailability. A split explained by different
+   read versions (a replica had not applied the latest commit yet) blames nobody.
+5. The agreed result is checked against what was committed since (a read of an older version
+   than the latest commit of that key is a read conflict, as in Fabric's MVCC validation),
+   given the next sequence number and sent to every execution node, which apply commits in
+   sequence order; the receipt waits until the agreeing replicas have it in their chains.
+"""
 from __future__ import annotations
 
 import asyncio
-import itertools
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import AsyncIterator
 
 import grpc
 
-from vdlt.cos import CosByte
-from vdlt.execution_link import ExecutionLink, ExecutionUnavailable
+from vdlt.classify import Classification, classify
+from vdlt.cos import ServiceClass
+from vdlt.execution_link import ExecutionLink, ExecutionOutcome
+from vdlt.policy import ClassPolicy, Policy
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.scheduler import AsyncScheduler, QueueFull
+from vdlt.selection import Selector
+from vdlt.state_watch import ExecutionPeer, StateWatcher
+from vdlt.trust import TrustBook
 
+log = logging.getLogger(__name__)
 Status = ledger_pb2.ReceiptStatus
+# Sequence numbers are reserved on disk in blocks of this many, so a restarted control node
+# never reuses one (execution nodes skip sequences they already applied).
+SEQUENCE_RESERVATION = 100_000
+
+__all__ = ["ControlService", "ExecutionPeer"]
 
 
-@dataclass(frozen=True)
-class ExecutionPeer:
-    node_id: str
-    address: str
+@dataclass
+class _Job:
+    tx: ledger_pb2.Transaction
+    classification: Classification
+    receipt: ledger_pb2.Receipt
+    done: asyncio.Future[ledger_pb2.Receipt] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class _Sequence:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        reserved = int(path.read_text()) if path.exists() else 0
+        self.next = reserved + 1
+        self.limit = reserved
+        self._reserve()
+
+    def _reserve(self) -> None:
+        self.limit += SEQUENCE_RESERVATION
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(str(self.limit))
+        partial.replace(self.path)
+
+    def take(self) -> int:
+        if self.next > self.limit:
+            self._reserve()
+        value, self.next = self.next, self.next + 1
+        return value
 
 
 class ControlService(ledger_pb2_grpc.ControlServicer):
-    def __init__(self, peers: list[ExecutionPeer], execution_timeout_s: float = 10.0) -> None:
+    def __init__(self, peers: list[ExecutionPeer], policy: Policy, data_dir: Path,
+                 state_interval_s: float = 0.5, execution_timeout_s: float = 10.0) -> None:
         if not peers:
             raise ValueError("a control node needs at least one execution node")
-        self.links = [ExecutionLink(p.node_id, p.address) for p in peers]
-        self._next_link = itertools.cycle(self.links)
+        self.policy = policy
         self.execution_timeout_s = execution_timeout_s
+        self.node_trust = TrustBook(policy.trust_half_life_s)
+        self.source_trust = TrustBook(policy.trust_half_life_s)
+        self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id)) for p in peers}
+        self.watcher = StateWatcher(peers, state_interval_s)
+        self.latency_ewma_s: dict[str, float] = {}
+        self.selector = Selector(policy, self.watcher, self.node_trust,
+                                 outstanding=lambda n: self.links[n].outstanding,
+                                 latency_s=self.latency_ewma_s.get)
+        self.versions: dict[str, int] = {}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.sequence = _Sequence(data_dir / "control-sequence")
+        self.scheduler: AsyncScheduler[_Job] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.watcher.start()
+        self.scheduler = AsyncScheduler(self.policy)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
+
+    def _trust_report_for(self, node_id: str):  # type: ignore[no-untyped-def]
+        def report() -> ledger_pb2.TrustReport:
+            entry = self.node_trust[node_id]
+            return ledger_pb2.TrustReport(
+                score=entry.score, success_evidence=entry.success, failure_evidence=entry.failure,
+                agreements=entry.agreements, dissents=entry.dissents, timeouts=entry.timeouts)
+        return report
+
+    # -- intake ---------------------------------------------------------------------------
 
     async def handle(self, tx: ledger_pb2.Transaction) -> ledger_pb2.Receipt:
-        received_ns = time.time_ns()
         receipt = ledger_pb2.Receipt(transaction_id=tx.id, cos_asked=tx.cos)
-        receipt.timings.received_ns = received_ns
+        receipt.timings.received_ns = time.time_ns()
         try:
-            cos = CosByte.parse(tx.cos)
+            classification = classify(tx.cos, tx.source, self.source_trust.score(tx.source), self.policy)
         except ValueError as error:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR, f"bad CoS byte: {error}")
-        receipt.cos_given = cos.to_int()
-        link = next(self._next_link)
-        receipt.execution_nodes.append(link.node_id)
-        receipt.timings.dispatched_ns = time.time_ns()
+        receipt.cos_given = classification.given.to_int()
+        job = _Job(tx, classification, receipt)
+        assert self.scheduler is not None, "start() was not called"
         try:
-            outcome = await asyncio.wait_for(link.submit(tx), self.execution_timeout_s)
+            self.scheduler.offer(job, classification.given.service_class)
+        except QueueFull as full:
+            return _finish(receipt, Status.RECEIPT_STATUS_DROPPED, str(full))
+        return await job.done
+
+    async def _dispatch(self) -> None:
+        assert self.scheduler is not None
+        slots = asyncio.Semaphore(self.policy.max_in_flight)
+        while True:
+            await slots.acquire()
+            job, _ = await self.scheduler.take()
+            task = asyncio.create_task(self._process(job))
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _process(self, job: _Job) -> None:
+        try:
+            receipt = await self._execute(job)
+        except Exception as error:  # noqa: BLE001 - a receipt must always come back
+            log.exception("transaction %s failed inside the control node", job.tx.id)
+            receipt = _finish(job.receipt, Status.RECEIPT_STATUS_ERROR, f"control node error: {error}")
+        if not job.done.done():
+            job.done.set_result(receipt)
+
+    # -- execution and agreement ----------------------------------------------------------
+
+    async def _execute(self, job: _Job) -> ledger_pb2.Receipt:
+        tx, receipt = job.tx, job.receipt
+        receipt.timings.dispatched_ns = time.time_ns()
+        service_class = job.classification.given.service_class
+        class_policy = self.policy.classes[service_class]
+        selection = self.selector.choose(service_class)
+        if not selection.nodes:
+            return _finish(receipt, Status.RECEIPT_STATUS_DROPPED, selection.reason)
+
+        agreed, split_by_reads, failures = await self._agree(tx, selection.nodes, class_policy, service_class)
+        if agreed is None:
+            if split_by_reads:
+                self._source_evidence(tx.source, None)
+                return _finish(receipt, Status.RECEIPT_STATUS_REJECTED,
+                               "read conflict: replicas executed against different committed versions; retry")
+            detail = "; ".join(failures) or "no two replicas agree"
+            return _finish(receipt, Status.RECEIPT_STATUS_ERROR, f"no quorum among {', '.join(selection.nodes)}: {detail}")
+
+        result = agreed[0].result
+        conflict = self._read_conflict(result)
+        if conflict:
+            return _finish(receipt, Status.RECEIPT_STATUS_REJECTED, conflict)
+
+        commit = ledger_pb2.Commit(sequence=self.sequence.take(), transaction=tx, accepted=result.accepted,
+                                   result_digest=result.result_digest, writes=result.writes)
+        for write in result.writes:
+            self.versions[write.key] = commit.sequence
+        acks = {node_id: link.commit(commit) for node_id, link in self.links.items()}
+        agreeing = [o.node_id for o in agreed]
+        try:
+            heights = await asyncio.wait_for(asyncio.gather(*(acks[n] for n in agreeing)), self.execution_timeout_s)
         except TimeoutError:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
-                           f"execution node {link.node_id} gave no result within {self.execution_timeout_s:g} s")
-        except ExecutionUnavailable as error:
-            return _finish(receipt, Status.RECEIPT_STATUS_ERROR, str(error))
-        receipt.block_height = outcome.block_height
-        receipt.result_digest = outcome.result.result_digest
-        receipt.result_json = outcome.result.result_json
-        if outcome.result.accepted:
+                           f"commit {commit.sequence} not in the chains of {', '.join(agreeing)} within "
+                           f"{self.execution_timeout_s:g} s")
+        receipt.execution_nodes.extend(agreeing)
+        receipt.block_height = max(heights)
+        receipt.result_digest = result.result_digest
+        receipt.result_json = result.result_json
+        self._source_evidence(tx.source, result.accepted)
+        if result.accepted:
             return _finish(receipt, Status.RECEIPT_STATUS_CONFIRMED, "")
-        return _finish(receipt, Status.RECEIPT_STATUS_REJECTED, outcome.result.reason)
+        return _finish(receipt, Status.RECEIPT_STATUS_REJECTED, result.reason)
+
+    async def _agree(self, tx: ledger_pb2.Transaction, nodes: list[str], class_policy: ClassPolicy,
+                     service_class: ServiceClass) -> tuple[list[ExecutionOutcome] | None, bool, list[str]]:
+        """The agreeing outcomes (None without a quorum), whether a split is explained by read
+        versions, and what went wrong with the nodes that did not answer."""
+        needed = class_policy.quorum_of(len(nodes))
+        asked = list(nodes)
+        futures: dict[asyncio.Future[ExecutionOutcome], str] = {self.links[n].execute(tx): n for n in nodes}
+        pending = set(futures)
+        groups: dict[str, list[ExecutionOutcome]] = {}
+        failures: list[str] = []
+        deadline = asyncio.get_running_loop().time() + self.execution_timeout_s
+        agreed: list[ExecutionOutcome] | None = None
+        while pending:
+            remaining = deadline - asyncio.get_running_loop().time()
+            done, pending = await asyncio.wait(pending, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            for future in done:
+                node_id = futures[future]
+                if future.exception() is not None:
+                    failures.append(f"{node_id}: {future.exception()}")
+                    self.node_trust[node_id].timed_out()
+                    continue
+                outcome = future.result()
+                self._observe_latency(outcome)
+                groups.setdefault(outcome.result.result_digest, []).append(outcome)
+            largest = max((len(g) for g in groups.values()), default=0)
+            if largest >= needed:
+                agreed = max(groups.values(), key=len)
+                break
+            if largest + len(pending) < needed:
+                extra = self.selector.choose(service_class, count=1, exclude=asked).nodes
+                if extra:
+                    asked.extend(extra)
+                    future = self.links[extra[0]].execute(tx)
+                    futures[future] = extra[0]
+                    pending.add(future)
+        for future in pending:  # stragglers are judged when they arrive
+            future.add_done_callback(lambda f, n=futures[future]: self._judge_straggler(n, f, agreed))
+        if agreed is None:
+            for node_id in [futures[f] for f in pending]:
+                failures.append(f"{node_id}: no answer within {self.execution_timeout_s:g} s")
+            return None, len({_reads(g[0].result) for g in groups.values()}) > 1, failures
+        reference = _reads(agreed[0].result)
+        for digest, outcomes in groups.items():
+            for outcome in outcomes:
+                if digest == agreed[0].result.result_digest:
+                    self.node_trust[outcome.node_id].agreed()
+                elif _reads(outcome.result) == reference:
+                    self.node_trust[outcome.node_id].dissented()
+                    log.warning("node %s dissented on %s", outcome.node_id, tx.id)
+        return agreed, False, failures
+
+    def _judge_straggler(self, node_id: str, future: asyncio.Future[ExecutionOutcome],
+                         agreed: list[ExecutionOutcome] | None) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            self.node_trust[node_id].timed_out()
+            return
+        outcome = future.result()
+        self._observe_latency(outcome)
+        if outcome.elapsed_s > self.execution_timeout_s:
+            self.node_trust[node_id].timed_out()
+            return
+        if agreed is None:
+            return
+        if outcome.result.result_digest == agreed[0].result.result_digest:
+            self.node_trust[node_id].agreed()
+        elif _reads(outcome.result) == _reads(agreed[0].result):
+            self.node_trust[node_id].dissented()
+
+    def _observe_latency(self, outcome: ExecutionOutcome) -> None:
+        previous = self.latency_ewma_s.get(outcome.node_id)
+        self.latency_ewma_s[outcome.node_id] = outcome.elapsed_s if previous is None else 0.8 * previous + 0.2 * outcome.elapsed_s
+
+    def _read_conflict(self, result: ledger_pb2.ExecutionResult) -> str:
+        for read in result.reads:
+            committed = self.versions.get(read.key)
+            if committed is not None and read.version < committed:
+                return f"read conflict on {read.key}: read version {read.version}, committed since at {committed}"
+        return ""
+
+    def _source_evidence(self, source: str, accepted: bool | None) -> None:
+        if accepted is True:
+            self.source_trust[source].record_success()
+        elif accepted is False:
+            self.source_trust[source].record_failure()
+
+    # -- gRPC -------------------------------------------------------------------------------
 
     async def Submit(self, request: ledger_pb2.Transaction, context: grpc.aio.ServicerContext) -> ledger_pb2.Receipt:
         return await self.handle(request)
@@ -89,8 +313,15 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
                 task.cancel()
 
     async def close(self) -> None:
-        for link in self.links:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        await self.watcher.close()
+        for link in self.links.values():
             await link.close()
+
+
+def _reads(result: ledger_pb2.ExecutionResult) -> tuple[tuple[str, int], ...]:
+    return tuple((r.key, r.version) for r in result.reads)
 
 
 def _finish(receipt: ledger_pb2.Receipt, status: int, reason: str) -> ledger_pb2.Receipt:
@@ -98,3 +329,4 @@ def _finish(receipt: ledger_pb2.Receipt, status: int, reason: str) -> ledger_pb2
     receipt.reason = reason
     receipt.timings.decided_ns = time.time_ns()
     return receipt
+

@@ -1,9 +1,20 @@
-"""Execution plane: runs contracts on batches forwarded by control nodes, one block per batch."""
+"""Execution plane: executes transactions for the control node and keeps the agreed chain.
+
+Each batch from the control node carries commits (agreed results, in sequence order) and
+transactions to execute. Commits are applied first and become one block; then each transaction
+runs against the committed state *without changing it*, and the node answers with the result,
+its writes, the versioned reads it depended on, and a digest over all of these.
+
+Fault modes (off unless configured) exist for experiments: a node can return a wrong result at
+a given rate, or answer late.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
+import random
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable
 
 import grpc
 
@@ -11,62 +22,92 @@ from vdlt.contracts import REGISTRY, ContractError, ContractState
 from vdlt.ledger import BlockLog, BlockTransaction, canonical_json, sha256_hex
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
-def result_digest(transaction_id: str, accepted: bool, result_json: str, writes: dict) -> str:
-    return sha256_hex(canonical_json([transaction_id, accepted, result_json, writes]))
+@dataclass(frozen=True)
+class FaultMode:
+    wrong_result_rate: float = 0.0
+    delay_ms: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.wrong_result_rate > 0 or self.delay_ms > 0
+
+
+def result_digest(transaction_id: str, accepted: bool, result_json: str, writes: dict, reads: dict) -> str:
+    return sha256_hex(canonical_json([transaction_id, accepted, result_json, writes, reads]))
+
+
+TrustListener = Callable[[ledger_pb2.TrustReport], None]
 
 
 class ExecutionService(ledger_pb2_grpc.ExecutionServicer):
-    def __init__(self, node_id: str, block_log: BlockLog) -> None:
+    def __init__(self, node_id: str, block_log: BlockLog, fault: FaultMode = FaultMode(),
+                 on_trust: TrustListener | None = None) -> None:
         self.node_id = node_id
         self.block_log = block_log
-        # One batch at a time: blocks are appended in the order batches are executed.
+        self.fault = fault
+        self.on_trust = on_trust
+        self._random = random.Random(node_id)
+        # One batch at a time: commits are applied in the order they arrive.
         self._lock = asyncio.Lock()
 
-    def execute_batch(self, batch: ledger_pb2.ExecuteBatch) -> ledger_pb2.ExecuteBatchResult:
-        results: list[ledger_pb2.ExecutionResult] = []
-        block_transactions: list[BlockTransaction] = []
-        for tx in batch.transactions:
-            accepted, reason, result_json, writes = self._run(tx)
-            digest = result_digest(tx.id, accepted, result_json, writes)
-            results.append(
-                ledger_pb2.ExecutionResult(
-                    transaction_id=tx.id, accepted=accepted, reason=reason,
-                    result_json=result_json, result_digest=digest,
-                )
-            )
-            block_transactions.append(
-                BlockTransaction(
-                    id=tx.id, cos=tx.cos, contract=tx.contract, operation=tx.operation,
-                    arguments_json=tx.arguments_json, accepted=accepted,
-                    result_digest=digest, writes=writes,
-                )
-            )
-        block = self.block_log.append(block_transactions)
+    def process(self, batch: ledger_pb2.ExecuteBatch) -> ledger_pb2.ExecuteBatchResult:
+        self._commit(batch.commits)
+        results = [self._execute(tx) for tx in batch.transactions]
         return ledger_pb2.ExecuteBatchResult(
-            batch_id=batch.batch_id, node_id=self.node_id,
-            block_height=block.height, block_hash=block.hash, results=results,
+            batch_id=batch.batch_id, node_id=self.node_id, block_height=self.block_log.height,
+            block_hash=self.block_log.head_hash, results=results,
         )
 
-    def _run(self, tx: ledger_pb2.Transaction) -> tuple[bool, str, str, dict]:
+    def _commit(self, commits: list[ledger_pb2.Commit]) -> None:
+        fresh = [c for c in commits if c.sequence > self.block_log.last_sequence]  # resent ones are skipped
+        if not fresh:
+            return
+        self.block_log.append([
+            BlockTransaction(
+                id=c.transaction.id, sequence=c.sequence, cos=c.transaction.cos, contract=c.transaction.contract,
+                operation=c.transaction.operation, arguments_json=c.transaction.arguments_json,
+                accepted=c.accepted, result_digest=c.result_digest,
+                writes={w.key: json.loads(w.value_json) for w in c.writes},
+            )
+            for c in fresh
+        ])
+
+    def _execute(self, tx: ledger_pb2.Transaction) -> ledger_pb2.ExecutionResult:
+        accepted, reason, result_json, writes, reads = self._run(tx)
+        if self.fault.wrong_result_rate and self._random.random() < self.fault.wrong_result_rate:
+            result_json = canonical_json({"forged": self._random.getrandbits(32)})
+        return ledger_pb2.ExecutionResult(
+            transaction_id=tx.id, accepted=accepted, reason=reason, result_json=result_json,
+            result_digest=result_digest(tx.id, accepted, result_json, writes, reads),
+            writes=[ledger_pb2.Write(key=k, value_json=canonical_json(v)) for k, v in sorted(writes.items())],
+            reads=[ledger_pb2.Read(key=k, version=v) for k, v in sorted(reads.items())],
+        )
+
+    def _run(self, tx: ledger_pb2.Transaction) -> tuple[bool, str, str, dict, dict]:
         contract = REGISTRY.get(tx.contract)
         if contract is None:
-            return False, f"no contract named {tx.contract!r}", "", {}
+            return False, f"no contract named {tx.contract!r}", "", {}, {}
         try:
             arguments = json.loads(tx.arguments_json or "{}")
         except json.JSONDecodeError as error:
-            return False, f"arguments are not JSON: {error}", "", {}
-        state = ContractState(self.block_log.contract_state(tx.contract))
+            return False, f"arguments are not JSON: {error}", "", {}, {}
+        if not isinstance(arguments, dict):
+            return False, "arguments must be a JSON object", "", {}, {}
+        state = ContractState(tx.contract, self.block_log.values, self.block_log.versions)
         try:
             result = contract.execute(state, tx.operation, arguments)
         except ContractError as error:
-            return False, str(error), "", {}
-        state.commit()
-        return True, "", canonical_json(result), state.writes
+            return False, str(error), "", {}, state.reads
+        return True, "", canonical_json(result), state.writes, state.reads
 
     async def ExecuteStream(
         self, request_iterator: AsyncIterator[ledger_pb2.ExecuteBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ledger_pb2.ExecuteBatchResult]:
         async for batch in request_iterator:
+            if batch.HasField("trust") and self.on_trust is not None:
+                self.on_trust(batch.trust)
             async with self._lock:
-                result = await asyncio.to_thread(self.execute_batch, batch)
+                result = await asyncio.to_thread(self.process, batch)
+            if self.fault.delay_ms:
+                await asyncio.sleep(self.fault.delay_ms / 1000)
             yield result

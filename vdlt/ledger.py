@@ -1,9 +1,10 @@
-"""Hash-chained block log on disk.
+"""Hash-chained block log on disk, and the committed state it produces.
 
 One JSON document per line in ``blocks.jsonl``. A block's hash covers its header (height,
 previous hash, transaction root, state digest, time); the transaction root is a Merkle root
-over the transactions' digests, and each transaction carries its write set, so a restarted node
-rebuilds its state by replaying the writes and resumes the chain where it stopped.
+over the transactions' digests, and each transaction carries its commit sequence number and
+write set, so a restarted node rebuilds its state by replaying the writes and resumes the chain
+where it stopped. Every key's version is the sequence number of the commit that last wrote it.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def merkle_root(leaves: list[str]) -> str:
 @dataclass
 class BlockTransaction:
     id: str
+    sequence: int
     cos: int
     contract: str
     operation: str
@@ -106,8 +108,10 @@ class BlockLog:
         self.height = 0
         self.head_hash = GENESIS_HASH
         self.state_digest = sha256_hex("")
-        # contract name -> key -> value
-        self.state: dict[str, dict[str, Any]] = {}
+        self.last_sequence = 0
+        # "<contract>/<key>" -> value, and -> sequence of the commit that wrote it
+        self.values: dict[str, Any] = {}
+        self.versions: dict[str, int] = {}
         self._resume()
         self._file = open(self.path, "a", encoding="utf-8")
 
@@ -130,14 +134,17 @@ class BlockLog:
                 handle.truncate(good_bytes)
 
     def _apply(self, block: Block) -> None:
-        for tx in block.transactions:
-            self.state.setdefault(tx.contract, {}).update(tx.writes)
+        self._apply_writes(block.transactions)
         self.height = block.height
         self.head_hash = block.hash
         self.state_digest = block.state_digest
 
-    def contract_state(self, contract: str) -> dict[str, Any]:
-        return self.state.setdefault(contract, {})
+    def _apply_writes(self, transactions: list[BlockTransaction]) -> None:
+        for tx in transactions:
+            for key, value in tx.writes.items():
+                self.values[key] = value
+                self.versions[key] = tx.sequence
+            self.last_sequence = max(self.last_sequence, tx.sequence)
 
     def append(self, transactions: list[BlockTransaction]) -> Block:
         writes = [[t.id, t.writes] for t in transactions]
@@ -155,6 +162,7 @@ class BlockLog:
         self._file.flush()
         if self.fsync == "always":
             os.fsync(self._file.fileno())
+        self._apply_writes(transactions)
         self.height = block.height
         self.head_hash = block.hash
         self.state_digest = state_digest

@@ -71,26 +71,64 @@ class Timings(_message.Message):
     def __init__(self, received_ns: _Optional[int] = ..., dispatched_ns: _Optional[int] = ..., decided_ns: _Optional[int] = ...) -> None: ...
 
 class ExecuteBatch(_message.Message):
-    __slots__ = ("batch_id", "transactions")
+    __slots__ = ("batch_id", "transactions", "commits", "trust")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    COMMITS_FIELD_NUMBER: _ClassVar[int]
+    TRUST_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
-    def __init__(self, batch_id: _Optional[int] = ..., transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
+    commits: _containers.RepeatedCompositeFieldContainer[Commit]
+    trust: TrustReport
+    def __init__(self, batch_id: _Optional[int] = ..., transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ..., commits: _Optional[_Iterable[_Union[Commit, _Mapping]]] = ..., trust: _Optional[_Union[TrustReport, _Mapping]] = ...) -> None: ...
+
+class Write(_message.Message):
+    __slots__ = ("key", "value_json")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value_json: str
+    def __init__(self, key: _Optional[str] = ..., value_json: _Optional[str] = ...) -> None: ...
+
+class Read(_message.Message):
+    __slots__ = ("key", "version")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    version: int
+    def __init__(self, key: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
-    __slots__ = ("transaction_id", "accepted", "reason", "result_json", "result_digest")
+    __slots__ = ("transaction_id", "accepted", "reason", "result_json", "result_digest", "writes", "reads")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     accepted: bool
     reason: str
     result_json: str
     result_digest: str
-    def __init__(self, transaction_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., result_json: _Optional[str] = ..., result_digest: _Optional[str] = ...) -> None: ...
+    writes: _containers.RepeatedCompositeFieldContainer[Write]
+    reads: _containers.RepeatedCompositeFieldContainer[Read]
+    def __init__(self, transaction_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., result_json: _Optional[str] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ..., reads: _Optional[_Iterable[_Union[Read, _Mapping]]] = ...) -> None: ...
+
+class Commit(_message.Message):
+    __slots__ = ("sequence", "transaction", "accepted", "result_digest", "writes")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    transaction: Transaction
+    accepted: bool
+    result_digest: str
+    writes: _containers.RepeatedCompositeFieldContainer[Write]
+    def __init__(self, sequence: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., accepted: _Optional[bool] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ...) -> None: ...
 
 class ExecuteBatchResult(_message.Message):
     __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results")
@@ -105,3 +143,19 @@ class ExecuteBatchResult(_message.Message):
     block_hash: str
     results: _containers.RepeatedCompositeFieldContainer[ExecutionResult]
     def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ...) -> None: ...
+
+class TrustReport(_message.Message):
+    __slots__ = ("score", "success_evidence", "failure_evidence", "agreements", "dissents", "timeouts")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    DISSENTS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    success_evidence: float
+    failure_evidence: float
+    agreements: int
+    dissents: int
+    timeouts: int
+    def __init__(self, score: _Optional[float] = ..., success_evidence: _Optional[float] = ..., failure_evidence: _Optional[float] = ..., agreements: _Optional[int] = ..., dissents: _Optional[int] = ..., timeouts: _Optional[int] = ...) -> None: ...

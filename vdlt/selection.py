@@ -1,0 +1,118 @@
+"""Choosing execution nodes per class of service from their reported state (seed 001, IV.E).
+
+- fast confirmation: the most trusted, least loaded nodes;
+- computation-intensive: the most free CPU capacity (cores × idle share × frequency);
+- storage-intensive: the most free storage on the data mount, then the best recent disk throughput;
+- low cost: the cheapest hardware profile whose recent execution latency meets the class deadline;
+- private: only private-capable nodes;
+- best effort, scavenger, management/control: round robin over the eligible nodes.
+
+A node is eligible when it reported state recently, its stream is up, its trust is at least the
+class's minimum and (for private) it is private-capable. When no node is eligible the selection
+says why, and the control node drops the transaction with that reason.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from vdlt.cos import ServiceClass
+from vdlt.policy import ClassPolicy, Policy
+from vdlt.state_watch import NodeView, StateWatcher
+from vdlt.trust import TrustBook
+
+# Trust scores this close count as equal, so load decides among nodes that behave alike.
+TRUST_BAND = 0.05
+
+
+@dataclass(frozen=True)
+class Selection:
+    nodes: list[str]
+    reason: str = ""
+
+
+class Selector:
+    def __init__(self, policy: Policy, watcher: StateWatcher, trust: TrustBook,
+                 outstanding: Callable[[str], int], latency_s: Callable[[str], float | None]) -> None:
+        self.policy = policy
+        self.watcher = watcher
+        self.trust = trust
+        self.outstanding = outstanding
+        self.latency_s = latency_s
+        # One turn counter per class: a shared one aliases when classes interleave regularly.
+        self._turns = {c: itertools.count() for c in ServiceClass}
+
+    def eligible(self, class_policy: ClassPolicy, exclude: Iterable[str] = ()) -> tuple[list[NodeView], str]:
+        excluded = set(exclude)
+        chosen, why = [], []
+        for node_id, view in self.watcher.views.items():
+            if node_id in excluded:
+                continue
+            if not view.connected or not self.watcher.is_fresh(view, self.policy.stale_after_intervals):
+                why.append(f"{node_id}: stale or unreachable ({view.error or 'no recent state report'})")
+            elif self.trust.score(node_id) < class_policy.min_trust:
+                why.append(f"{node_id}: trust {self.trust.score(node_id):.2f} < {class_policy.min_trust:g}")
+            elif class_policy.service_class == ServiceClass.PRIVATE and not view.peer.private_capable:
+                why.append(f"{node_id}: not private-capable")
+            else:
+                chosen.append(view)
+        return chosen, "; ".join(why)
+
+    def choose(self, service_class: ServiceClass, count: int | None = None, exclude: Iterable[str] = ()) -> Selection:
+        class_policy = self.policy.classes[service_class]
+        count = count or class_policy.replicas
+        candidates, why = self.eligible(class_policy, exclude)
+        if not candidates:
+            return Selection([], f"no execution node can serve {service_class.slug}: {why or 'none configured'}")
+        ranked = self._rank(service_class, class_policy, candidates)
+        return Selection([v.peer.node_id for v in ranked[:count]])
+
+    def _rank(self, service_class: ServiceClass, class_policy: ClassPolicy, nodes: list[NodeView]) -> list[NodeView]:
+        if service_class == ServiceClass.FAST_CONFIRMATION:
+            return sorted(nodes, key=lambda v: (-round(self.trust.score(v.peer.node_id) / TRUST_BAND),
+                                                self.outstanding(v.peer.node_id), _cpu_busy(v)))
+        if service_class == ServiceClass.COMPUTATION_INTENSIVE:
+            return sorted(nodes, key=lambda v: (-_cpu_capacity(v), self.outstanding(v.peer.node_id)))
+        if service_class == ServiceClass.STORAGE_INTENSIVE:
+            best_free = max((_data_free_bytes(v) for v in nodes), default=0) or 1
+            best_rate = max((_disk_write_rate(v) for v in nodes), default=0.0) or 1.0
+            # Free space first (weighted double), recent write throughput second.
+            return sorted(nodes, key=lambda v: (-(2 * _data_free_bytes(v) / best_free + _disk_write_rate(v) / best_rate),
+                                                self.outstanding(v.peer.node_id)))
+        if service_class == ServiceClass.LOW_COST:
+            deadline = class_policy.deadline_ms
+            meeting = [v for v in nodes if deadline is None or (self.latency_s(v.peer.node_id) or 0.0) * 1000 <= deadline]
+            pool = meeting or nodes  # when none meets the deadline, cost still decides
+            return sorted(pool, key=lambda v: (v.peer.cost_per_hour, self.outstanding(v.peer.node_id)))
+        return self._round_robin(service_class, nodes)
+
+    def _round_robin(self, service_class: ServiceClass, nodes: list[NodeView]) -> list[NodeView]:
+        start = next(self._turns[service_class]) % len(nodes)
+        return nodes[start:] + nodes[:start]
+
+
+def _cpu_busy(view: NodeView) -> float:
+    return view.state.cpu.utilization_percent if view.state else 100.0
+
+
+def _cpu_capacity(view: NodeView) -> float:
+    if view.state is None:
+        return 0.0
+    cpu = view.state.cpu
+    return cpu.logical_count * (1.0 - cpu.utilization_percent / 100.0) * (cpu.frequency_current_mhz or 1000.0)
+
+
+def _data_free_bytes(view: NodeView) -> int:
+    if view.state is None:
+        return 0
+    for mount in view.state.storage.mounts:
+        if mount.mountpoint == view.state.storage.data_mount:
+            return mount.free_bytes
+    return 0
+
+
+def _disk_write_rate(view: NodeView) -> float:
+    if view.state is None:
+        return 0.0
+    return sum(d.write_bytes_per_second for d in view.state.storage.disks)

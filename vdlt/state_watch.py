@@ -1,0 +1,64 @@
+"""The control node's view of its execution nodes, from their `WatchState` streams."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+
+log = logging.getLogger(__name__)
+RETRY_DELAY_S = 0.5
+
+
+@dataclass(frozen=True)
+class ExecutionPeer:
+    node_id: str
+    address: str
+    hardware_profile: str = "unknown"
+    cost_per_hour: float = 0.0
+    private_capable: bool = False
+
+
+@dataclass
+class NodeView:
+    peer: ExecutionPeer
+    state: node_agent_pb2.NodeState | None = None
+    last_report: float = 0.0  # monotonic
+    connected: bool = False
+    error: str = "no state report yet"
+
+
+class StateWatcher:
+    def __init__(self, peers: list[ExecutionPeer], interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.views = {p.node_id: NodeView(p) for p in peers}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._follow(v), name=f"watch-{n}") for n, v in self.views.items()]
+
+    async def _follow(self, view: NodeView) -> None:
+        request = node_agent_pb2.WatchStateRequest(interval_ms=int(self.interval_s * 1000))
+        while True:
+            try:
+                async with grpc.aio.insecure_channel(view.peer.address) as channel:
+                    async for state in node_agent_pb2_grpc.NodeAgentStub(channel).WatchState(request):
+                        view.state = state
+                        view.last_report = time.monotonic()
+                        view.connected = True
+                        view.error = ""
+            except grpc.aio.AioRpcError as error:
+                view.error = f"{error.code().name}: {error.details()}"
+            view.connected = False
+            await asyncio.sleep(RETRY_DELAY_S)
+
+    def is_fresh(self, view: NodeView, stale_after_intervals: float) -> bool:
+        return view.state is not None and time.monotonic() - view.last_report <= stale_after_intervals * self.interval_s
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
