@@ -15,14 +15,12 @@ from harness.ansible import AnsibleError, PlaybookResult
 from harness.benchmark import Benchmark, load_benchmark
 from harness.console import Live, console, error_console, playbook_table, progress_table, round_table, status_table
 from harness.errors import ConfigError, HarnessError
-from harness.inventory import Inventory, load_inventory
+from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.workload import WorkloadLoadError, load_workload_module
 from harness.results import DEFAULT_RESULTS_DIR, RunFolder
 from vdlt.ledger import verify_chain
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = PROJECT_ROOT / "inventories" / "local"
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,10 +13,11 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.yaml_source import FieldPath, YamlDocument, load_yaml
+from vdlt.policy import Policy, policy_from_dict
 
 ROLES = ("control", "execution", "client")
 INVENTORY_FILE_NAMES = ("hosts.yml", "hosts.yaml")
-DEFAULT_INVENTORY = Path("inventories/local")
+DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "local"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,21 @@ def load_inventory(path: Path | str) -> Inventory:
             raise doc.error(groups[node.role].hosts[node.name],
                             f"{node.name} and {endpoints[node.endpoint]} both use {node.endpoint}")
         endpoints[node.endpoint] = node.name
+    for node in nodes:
+        if node.role == "control" and "vdlt_policy_file" in node.variables:
+            check_policy_file(hosts_file.parent, node.variables["vdlt_policy_file"])
     return Inventory(path=path, hosts_file=hosts_file, nodes=tuple(nodes))
+
+
+def check_policy_file(inventory_dir: Path, value: object) -> Policy:
+    """Validates a control node's `vdlt_policy_file` (absolute, or relative to the inventory)."""
+    path = inventory_dir / str(value)
+    doc = load_yaml(path, "policy file")
+
+    def error(where: tuple[str | int, ...], message: str):  # type: ignore[no-untyped-def]
+        raise doc.error(where, message)
+
+    return policy_from_dict(doc.data or {}, error, str(path))
 
 
 @dataclass

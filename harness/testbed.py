@@ -1,15 +1,19 @@
 """Bringing a testbed up and down through the playbooks, and asking its nodes how they are."""
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.ansible import PlaybookResult, TaskCallback, run_playbook
 from harness.errors import HarnessError
-from harness.inventory import Inventory, Node
+from harness.inventory import DEFAULT_INVENTORY, Inventory, Node
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
 
 
@@ -69,3 +73,25 @@ def _raise_for_failures(result: PlaybookResult, action: str) -> None:
     if failed:
         lines = [f"  {h.host}: {h.state}: {'; '.join(h.messages) or 'see ansible output'}" for h in failed]
         raise TestbedError(f"`{action}` failed on {len(failed)} host(s):\n" + "\n".join(lines))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY) -> Path:
+    """A copy of a local inventory with free ports and node files under ``directory``.
+
+    Tests and benchmarks use it to run a testbed of their own beside any other.
+    """
+    inventory = yaml.safe_load((source / "hosts.yml").read_text())
+    all_group = inventory["all"]
+    all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
+    for group in all_group["children"].values():
+        for host_vars in (group.get("hosts") or {}).values():
+            host_vars["agent_port"] = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return directory

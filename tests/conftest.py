@@ -1,7 +1,6 @@
 """Fixtures that start the project's real servers on free loopback ports under a temp dir."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,9 @@ import psutil
 import pytest
 import yaml
 
+from harness.testbed import free_port, scratch_local_inventory
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def processes_mentioning(marker: str) -> list[psutil.Process]:
@@ -34,20 +29,6 @@ def harness(*args: str, cwd: Path | None = None, timeout: float = 240) -> subpro
     """The CLI as a user runs it, in its own process."""
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def write_local_inventory(directory: Path) -> Path:
-    """A copy of inventories/local with free ports and node files under ``directory``."""
-    inventory = yaml.safe_load((REPO / "inventories" / "local" / "hosts.yml").read_text())
-    all_group = inventory["all"]
-    all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
-    for group in ("control", "execution"):
-        for host_vars in all_group["children"][group]["hosts"].values():
-            host_vars["agent_port"] = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "hosts.yml"
-    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-    return directory
 
 
 def node_config(directory: Path, node_id: str, role: str, port: int, **extra: object) -> Path:
@@ -86,7 +67,7 @@ def wait_for_selection(control: str, timeout_s: float = 10.0) -> None:
 @pytest.fixture
 def local_inventory(tmp_path: Path) -> Iterator[Path]:
     """A local inventory of its own; whatever a test started from it is stopped afterwards."""
-    directory = write_local_inventory(tmp_path / "inventory")
+    directory = scratch_local_inventory(tmp_path / "inventory")
     yield directory
     for config in (tmp_path / "inventory" / "nodes").glob("*/node.yaml"):
         subprocess.run([sys.executable, "-m", "node_agent", "stop", "--config", str(config)],

@@ -82,3 +82,14 @@ def test_missing_benchmark_file(tmp_path: Path, local_inventory: Path) -> None:
     result = harness("run", str(tmp_path / "nope.yaml"), "-i", str(local_inventory))
     assert result.returncode == 2
     assert "nope.yaml: benchmark file not found" in result.stderr
+
+
+def test_bad_policy_file_stops_up_before_anything_starts(local_inventory: Path) -> None:
+    (local_inventory / "policy.yaml").write_text("scheduler: cbwfq\nclasses:\n  fast-confirmation: {wieght: 3}\n")
+    (local_inventory / "group_vars").mkdir()
+    (local_inventory / "group_vars" / "control.yml").write_text("vdlt_policy_file: policy.yaml\n")
+    result = harness("up", "-i", str(local_inventory))
+    assert result.returncode == 2
+    assert (f"{local_inventory / 'policy.yaml'}:3: classes.fast-confirmation.wieght: unknown key 'wieght' "
+            "(did you mean 'weight'?)") in result.stderr
+    assert processes_mentioning(str(local_inventory)) == []

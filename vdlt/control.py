@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -49,7 +49,7 @@ class _Job:
     tx: ledger_pb2.Transaction
     classification: Classification
     receipt: ledger_pb2.Receipt
-    done: asyncio.Future[ledger_pb2.Receipt] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[ledger_pb2.Receipt]
 
 
 class _Sequence:
@@ -109,21 +109,26 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
 
     # -- intake ---------------------------------------------------------------------------
 
-    async def handle(self, tx: ledger_pb2.Transaction) -> ledger_pb2.Receipt:
+    def admit(self, tx: ledger_pb2.Transaction) -> asyncio.Future[ledger_pb2.Receipt]:
+        """Classifies and queues a transaction; the future resolves to its receipt."""
         receipt = ledger_pb2.Receipt(transaction_id=tx.id, cos_asked=tx.cos)
         receipt.timings.received_ns = time.time_ns()
+        done: asyncio.Future[ledger_pb2.Receipt] = asyncio.get_running_loop().create_future()
         try:
             classification = classify(tx.cos, tx.source, self.source_trust.score(tx.source), self.policy)
         except ValueError as error:
-            return _finish(receipt, Status.RECEIPT_STATUS_ERROR, f"bad CoS byte: {error}")
+            done.set_result(_finish(receipt, Status.RECEIPT_STATUS_ERROR, f"bad CoS byte: {error}"))
+            return done
         receipt.cos_given = classification.given.to_int()
-        job = _Job(tx, classification, receipt)
         assert self.scheduler is not None, "start() was not called"
         try:
-            self.scheduler.offer(job, classification.given.service_class)
+            self.scheduler.offer(_Job(tx, classification, receipt, done), classification.given.service_class)
         except QueueFull as full:
-            return _finish(receipt, Status.RECEIPT_STATUS_DROPPED, str(full))
-        return await job.done
+            done.set_result(_finish(receipt, Status.RECEIPT_STATUS_DROPPED, str(full)))
+        return done
+
+    async def handle(self, tx: ledger_pb2.Transaction) -> ledger_pb2.Receipt:
+        return await self.admit(tx)
 
     async def _dispatch(self) -> None:
         assert self.scheduler is not None
@@ -174,14 +179,12 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
             self.versions[write.key] = commit.sequence
         acks = {node_id: link.commit(commit) for node_id, link in self.links.items()}
         agreeing = [o.node_id for o in agreed]
-        try:
-            heights = await asyncio.wait_for(asyncio.gather(*(acks[n] for n in agreeing)), self.execution_timeout_s)
-        except TimeoutError:
+        if not await _all_done([acks[n] for n in agreeing], self.execution_timeout_s):
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
                            f"commit {commit.sequence} not in the chains of {', '.join(agreeing)} within "
                            f"{self.execution_timeout_s:g} s")
         receipt.execution_nodes.extend(agreeing)
-        receipt.block_height = max(heights)
+        receipt.block_height = max(acks[n].result() for n in agreeing)
         receipt.result_digest = result.result_digest
         receipt.result_json = result.result_json
         self._source_evidence(tx.source, result.accepted)
@@ -286,31 +289,60 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
     async def SubmitStream(
         self, request_iterator: AsyncIterator[ledger_pb2.Transaction], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ledger_pb2.Receipt]:
-        receipts: asyncio.Queue[ledger_pb2.Receipt | None] = asyncio.Queue()
-        handlers: set[asyncio.Task[ledger_pb2.Receipt]] = set()
+        async def transactions() -> AsyncIterator[list[ledger_pb2.Transaction]]:
+            async for tx in request_iterator:
+                yield [tx]
 
-        def deliver(task: asyncio.Task[ledger_pb2.Receipt]) -> None:
-            handlers.discard(task)
-            if not task.cancelled():
-                receipts.put_nowait(task.result())
+        async for receipts in self._pump(transactions()):
+            for receipt in receipts:
+                yield receipt
+
+    async def SubmitBatches(
+        self, request_iterator: AsyncIterator[ledger_pb2.TransactionBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ledger_pb2.ReceiptBatch]:
+        async def transactions() -> AsyncIterator[list[ledger_pb2.Transaction]]:
+            async for batch in request_iterator:
+                yield batch.transactions
+
+        async for receipts in self._pump(transactions()):
+            yield ledger_pb2.ReceiptBatch(receipts=receipts)
+
+    async def _pump(self, incoming: AsyncIterator[list[ledger_pb2.Transaction]]) -> AsyncIterator[list[ledger_pb2.Receipt]]:
+        """Admits what arrives; yields the receipts decided since the last yield, until all are out."""
+        ready: list[ledger_pb2.Receipt] = []
+        wakeup = asyncio.Event()
+        open_count = 0
+        reading = True
+
+        def deliver(future: asyncio.Future[ledger_pb2.Receipt]) -> None:
+            nonlocal open_count
+            open_count -= 1
+            if not future.cancelled():
+                ready.append(future.result())
+                wakeup.set()
 
         async def read() -> None:
-            async for tx in request_iterator:
-                task = asyncio.create_task(self.handle(tx))
-                handlers.add(task)
-                task.add_done_callback(deliver)
-            if handlers:
-                await asyncio.gather(*handlers, return_exceptions=True)
-            receipts.put_nowait(None)
+            nonlocal open_count, reading
+            try:
+                async for transactions in incoming:
+                    for tx in transactions:
+                        open_count += 1
+                        self.admit(tx).add_done_callback(deliver)
+            finally:
+                reading = False
+                wakeup.set()
 
         reader = asyncio.create_task(read())
         try:
-            while (receipt := await receipts.get()) is not None:
-                yield receipt
+            while reading or open_count or ready:
+                if not ready:
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                out, ready = ready, []
+                yield out
         finally:
             reader.cancel()
-            for task in handlers:
-                task.cancel()
 
     async def close(self) -> None:
         if self._dispatcher is not None:
@@ -318,6 +350,35 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         await self.watcher.close()
         for link in self.links.values():
             await link.close()
+
+
+async def _all_done(futures: list[asyncio.Future], timeout_s: float) -> bool:  # type: ignore[type-arg]
+    """Whether every future finished within the timeout; lighter than asyncio.wait/wait_for,
+    which add tasks and sets per call on the hot path."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+    remaining = len(futures)
+
+    def one_done(_: asyncio.Future) -> None:  # type: ignore[type-arg]
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0 and not waiter.done():
+            waiter.set_result(True)
+
+    for future in futures:
+        if future.done():
+            remaining -= 1
+        else:
+            future.add_done_callback(one_done)
+    if remaining == 0:
+        return True
+    timer = loop.call_later(timeout_s, lambda: waiter.done() or waiter.set_result(False))
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+        for future in futures:
+            future.remove_done_callback(one_done)
 
 
 def _reads(result: ledger_pb2.ExecutionResult) -> tuple[tuple[str, int], ...]:

@@ -1,8 +1,10 @@
 """A control node's connection to one execution node.
 
-Executes and commits travel over one long-lived bidirectional stream. While up to ``window``
-batches are in flight, new work accumulates and leaves together as the next batch, so batches
-grow with load while a lightly loaded link still forwards at once.
+Executes and commits travel over one long-lived bidirectional stream. While ``window`` batches
+are in flight (one by default), new work accumulates and leaves together as the next batch, so
+batches grow with load while a lightly loaded link still forwards at once. Measured on the
+local inventory: one batch in flight gave 2,400-2,560 confirmed/s, four gave 1,500-1,700/s,
+because gRPC's per-message cost, not our code, dominates an execution node's CPU.
 
 Commits are kept until the node acknowledges the batch that carried them; when a stream breaks
 they are sent again on the next one (the node skips sequences it already has), so a node that
@@ -42,7 +44,7 @@ class _Batch:
 
 class ExecutionLink:
     def __init__(self, node_id: str, address: str, trust_report: Callable[[], ledger_pb2.TrustReport] | None = None,
-                 max_batch: int = 256, window: int = 4) -> None:
+                 max_batch: int = 256, window: int = 1) -> None:
         self.node_id = node_id
         self.address = address
         self.max_batch = max_batch

@@ -211,3 +211,15 @@ def verify_chain(path: Path) -> VerifyReport:
         report.first_bad_height = report.blocks + 1
         report.problem = f"unreadable block: {error}"
     return report
+
+
+def replay_state(path: Path) -> dict[str, Any]:
+    """The committed state a chain produces, independent of how its blocks were cut."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "blocks.jsonl"
+    values: dict[str, Any] = {}
+    for block in iter_blocks(path):
+        for tx in block.transactions:
+            values.update(tx.writes)
+    return values

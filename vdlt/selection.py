@@ -45,19 +45,25 @@ class Selector:
 
     def eligible(self, class_policy: ClassPolicy, exclude: Iterable[str] = ()) -> tuple[list[NodeView], str]:
         excluded = set(exclude)
-        chosen, why = [], []
-        for node_id, view in self.watcher.views.items():
-            if node_id in excluded:
-                continue
-            if not view.connected or not self.watcher.is_fresh(view, self.policy.stale_after_intervals):
-                why.append(f"{node_id}: stale or unreachable ({view.error or 'no recent state report'})")
-            elif self.trust.score(node_id) < class_policy.min_trust:
-                why.append(f"{node_id}: trust {self.trust.score(node_id):.2f} < {class_policy.min_trust:g}")
-            elif class_policy.service_class == ServiceClass.PRIVATE and not view.peer.private_capable:
-                why.append(f"{node_id}: not private-capable")
-            else:
-                chosen.append(view)
-        return chosen, "; ".join(why)
+        chosen = [view for node_id, view in self.watcher.views.items()
+                  if node_id not in excluded and not self._unfit(view, class_policy)]
+        if chosen:
+            return chosen, ""
+        # Only an empty choice needs explaining.
+        why = [f"{node_id}: {self._unfit(view, class_policy)}" for node_id, view in self.watcher.views.items()
+               if node_id not in excluded]
+        return [], "; ".join(why)
+
+    def _unfit(self, view: NodeView, class_policy: ClassPolicy) -> str:
+        if not view.connected or not self.watcher.is_fresh(view, self.policy.stale_after_intervals):
+            return f"stale or unreachable ({view.error or 'no recent state report'})"
+        if class_policy.min_trust > 0:
+            score = self.trust.score(view.peer.node_id)
+            if score < class_policy.min_trust:
+                return f"trust {score:.2f} < {class_policy.min_trust:g}"
+        if class_policy.service_class == ServiceClass.PRIVATE and not view.peer.private_capable:
+            return "not private-capable"
+        return ""
 
     def choose(self, service_class: ServiceClass, count: int | None = None, exclude: Iterable[str] = ()) -> Selection:
         class_policy = self.policy.classes[service_class]

@@ -1,4 +1,8 @@
-"""Connector for vDLT control nodes: one SubmitStream per worker, receipts matched by id."""
+"""Connector for vDLT control nodes: one SubmitBatches stream per worker, receipts matched by id.
+
+Transactions due at the same moment leave in one message, and the control node answers with
+the receipts it decided together, so per-message costs do not cap the rate a worker can offer.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +14,7 @@ import grpc
 from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, Connector, Outcome, OutcomeCallback, Request
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
+MAX_BATCH = 512
 _STATUS = {
     ledger_pb2.RECEIPT_STATUS_CONFIRMED: CONFIRMED,
     ledger_pb2.RECEIPT_STATUS_REJECTED: REJECTED,
@@ -22,7 +27,9 @@ class VdltConnector(Connector):
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self._channel: grpc.aio.Channel | None = None
-        self._outbox: asyncio.Queue[ledger_pb2.Transaction | None] = asyncio.Queue()
+        self._outbox: list[ledger_pb2.Transaction] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
         self._outstanding: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
         self._on_outcome: OutcomeCallback | None = None
@@ -33,52 +40,53 @@ class VdltConnector(Connector):
 
     def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
         self._outstanding.add(tx_id)
-        self._outbox.put_nowait(
+        self._outbox.append(
             ledger_pb2.Transaction(
                 id=tx_id, cos=cos, source=source, contract=request.contract,
                 operation=request.operation, arguments_json=json.dumps(request.arguments, separators=(",", ":")),
             )
         )
+        self._wakeup.set()
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._stream())
 
-    async def _requests(self) -> AsyncIterator[ledger_pb2.Transaction]:
-        while (tx := await self._outbox.get()) is not None:
-            yield tx
-            # Drain what is already queued without yielding to the loop per item.
-            while not self._outbox.empty():
-                tx = self._outbox.get_nowait()
-                if tx is None:
-                    return
-                yield tx
+    async def _requests(self) -> AsyncIterator[ledger_pb2.TransactionBatch]:
+        while not self._closing:
+            if not self._outbox:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
+            yield ledger_pb2.TransactionBatch(transactions=batch)
 
     async def _stream(self) -> None:
         assert self._channel is not None and self._on_outcome is not None
         stub = ledger_pb2_grpc.ControlStub(self._channel)
         try:
-            async for receipt in stub.SubmitStream(self._requests()):
-                self._outstanding.discard(receipt.transaction_id)
-                self._on_outcome(
-                    Outcome(
-                        tx_id=receipt.transaction_id,
-                        status=_STATUS.get(receipt.status, ERROR),
-                        cos_given=receipt.cos_given,
-                        execution_nodes=tuple(receipt.execution_nodes),
-                        reason=receipt.reason,
-                        block_height=receipt.block_height,
+            async for batch in stub.SubmitBatches(self._requests()):
+                for receipt in batch.receipts:
+                    self._outstanding.discard(receipt.transaction_id)
+                    self._on_outcome(
+                        Outcome(
+                            tx_id=receipt.transaction_id,
+                            status=_STATUS.get(receipt.status, ERROR),
+                            cos_given=receipt.cos_given,
+                            execution_nodes=tuple(receipt.execution_nodes),
+                            reason=receipt.reason,
+                            block_height=receipt.block_height,
+                        )
                     )
-                )
         except grpc.aio.AioRpcError as error:
             # The stream is gone: whatever it carried will not be answered.
             reason = f"{self.endpoint}: {error.code().name}: {error.details()}"
             lost, self._outstanding = self._outstanding, set()
+            self._outbox = []
             for tx_id in lost:
                 self._on_outcome(Outcome(tx_id=tx_id, status=ERROR, reason=reason))
-            while not self._outbox.empty():
-                self._outbox.get_nowait()
 
     async def stop(self) -> None:
-        self._outbox.put_nowait(None)
+        self._closing = True
+        self._wakeup.set()
         if self._reader is not None:
             self._reader.cancel()
             try:

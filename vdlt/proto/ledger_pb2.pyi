@@ -20,6 +20,18 @@ RECEIPT_STATUS_REJECTED: ReceiptStatus
 RECEIPT_STATUS_DROPPED: ReceiptStatus
 RECEIPT_STATUS_ERROR: ReceiptStatus
 
+class TransactionBatch(_message.Message):
+    __slots__ = ("transactions",)
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
+
+class ReceiptBatch(_message.Message):
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ...) -> None: ...
+
 class Transaction(_message.Message):
     __slots__ = ("id", "cos", "source", "contract", "operation", "arguments_json")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class ControlStub:
                 request_serializer=vdlt_dot_proto_dot_ledger__pb2.Transaction.SerializeToString,
                 response_deserializer=vdlt_dot_proto_dot_ledger__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.SubmitBatches = channel.stream_stream(
+                '/vdlt.ledger.v1.Control/SubmitBatches',
+                request_serializer=vdlt_dot_proto_dot_ledger__pb2.TransactionBatch.SerializeToString,
+                response_deserializer=vdlt_dot_proto_dot_ledger__pb2.ReceiptBatch.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -65,6 +70,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitBatches(self, request_iterator, context):
+        """The same, batched both ways: what is due together travels in one message, and the
+        receipts decided together come back in one. The load generator uses this.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.SubmitStream,
                     request_deserializer=vdlt_dot_proto_dot_ledger__pb2.Transaction.FromString,
                     response_serializer=vdlt_dot_proto_dot_ledger__pb2.Receipt.SerializeToString,
+            ),
+            'SubmitBatches': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitBatches,
+                    request_deserializer=vdlt_dot_proto_dot_ledger__pb2.TransactionBatch.FromString,
+                    response_serializer=vdlt_dot_proto_dot_ledger__pb2.ReceiptBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class Control:
             '/vdlt.ledger.v1.Control/SubmitStream',
             vdlt_dot_proto_dot_ledger__pb2.Transaction.SerializeToString,
             vdlt_dot_proto_dot_ledger__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/vdlt.ledger.v1.Control/SubmitBatches',
+            vdlt_dot_proto_dot_ledger__pb2.TransactionBatch.SerializeToString,
+            vdlt_dot_proto_dot_ledger__pb2.ReceiptBatch.FromString,
             options,
             channel_credentials,
             insecure,

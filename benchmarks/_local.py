@@ -1,0 +1,52 @@
+"""What the benchmark scripts share: a scratch local testbed, and running rounds on it."""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from harness import testbed
+from harness.benchmark import load_benchmark
+from harness.inventory import Inventory, load_inventory
+from harness.loadgen.engine import Engine, RoundResult
+
+REPO = Path(__file__).resolve().parent.parent
+KV_MODULE = REPO / "workloads" / "modules" / "kv.py"
+
+
+@contextlib.contextmanager
+def local_testbed(policy: dict[str, Any] | None = None) -> Iterator[tuple[Inventory, Path]]:
+    """A local testbed of its own (free ports, temp files), stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="vdlt-bench-") as tmp:
+        directory = testbed.scratch_local_inventory(Path(tmp) / "inventory")
+        if policy is not None:
+            (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
+            (directory / "group_vars").mkdir()
+            (directory / "group_vars" / "control.yml").write_text("vdlt_policy_file: policy.yaml\n")
+        inventory = load_inventory(directory)
+        testbed.up(inventory)
+        try:
+            yield inventory, Path(tmp)
+        finally:
+            testbed.down(inventory)
+
+
+def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]], workers: int = 2) -> list[RoundResult]:
+    path = work_dir / f"bench-{len(list(work_dir.glob('bench-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": {"number": workers}, "rounds": rounds}}))
+    benchmark = load_benchmark(path)
+    endpoints = [n.endpoint for n in inventory.by_role("control")]
+    with Engine(benchmark, endpoints, "bench", work_dir / "records") as engine:
+        return [engine.run_round(spec) for spec in benchmark.rounds]
+
+
+def kv_round(label: str, tps: float, seconds: float, cos: dict[str, float], operation: str = "put") -> dict[str, Any]:
+    return {
+        "label": label, "txDuration": seconds, "timeout": 10,
+        "rateControl": {"type": "fixed-rate", "opts": {"tps": tps}},
+        "workload": {"module": str(KV_MODULE), "arguments": {"operation": operation, "keys": 100_000}},
+        "cos": cos,
+    }

@@ -1,0 +1,39 @@
+"""Confirmed transactions per second on the local inventory, key-value contract.
+
+Goal (issue 3): >= 2,000 confirmed/s. Offers a ladder of fixed rates (best effort, one replica)
+and prints, per rate, the confirmed throughput, the success ratio and latency; the figure is the
+highest throughput reached with at least 99 % of transactions confirmed.
+
+    .venv/bin/python benchmarks/ledger_throughput.py [RATE ...]
+"""
+from __future__ import annotations
+
+import sys
+
+from _local import kv_round, local_testbed, run_rounds
+
+GOAL = 2000.0
+
+
+def main(rates: list[float]) -> int:
+    best = 0.0
+    print(f"{'offered/s':>10} {'confirmed/s':>12} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'lag p99 ms':>10}")
+    with local_testbed() as (inventory, work_dir):
+        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
+        for rate in rates:
+            (result,) = run_rounds(inventory, work_dir, [kv_round(f"rate-{rate:g}", rate, 6, {"best-effort": 1})])
+            total = result.total.summary()
+            success = total["succeeded"] / max(total["submitted"], 1)
+            throughput = total["throughput_tps"] or 0.0
+            latency, lag = total["latency_ms"], total["lag_ms"]
+            print(f"{rate:>10.0f} {throughput:>12.0f} {success:>8.1%} {latency['p50'] or 0:>8.1f} "
+                  f"{latency['p99'] or 0:>8.1f} {lag['p99'] or 0:>10.1f}", flush=True)
+            if success >= 0.99:
+                best = max(best, throughput)
+    print(f"\nconfirmed throughput (>= 99 % success): {best:.0f}/s; goal {GOAL:.0f}/s: "
+          f"{'met' if best >= GOAL else 'NOT met'} ({best / GOAL:.2f}x of goal)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main([float(r) for r in sys.argv[1:]] or [500, 1000, 1500, 2000, 2500, 3000]))

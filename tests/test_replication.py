@@ -1,0 +1,154 @@
+"""Replicated execution on the local inventory: trust, agreement, catching up, dropping."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import yaml
+
+from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from tests.conftest import agent, free_port, harness, node_config, wait_for_selection
+from vdlt.ledger import canonical_json, replay_state, verify_chain
+from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+
+FAST = 0b111_00000
+
+
+def endpoints(inventory: Path) -> dict[str, str]:
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]
+    return {name: f"127.0.0.1:{v['agent_port']}" for group in ("control", "execution")
+            for name, v in hosts[group]["hosts"].items()}
+
+
+def make_faulty(inventory: Path, node: str, **fault: float) -> None:
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    (inventory / "host_vars" / f"{node}.yml").write_text(yaml.safe_dump({"vdlt_fault": fault}))
+
+
+def put(stub: ledger_pb2_grpc.ControlStub, i: int, cos: int = FAST) -> ledger_pb2.Receipt:
+    return stub.Submit(ledger_pb2.Transaction(id=f"tx-{i}", cos=cos, source="operator", contract="kv",
+                                              operation="put", arguments_json=json.dumps({"key": f"k{i}", "value": i})),
+                       timeout=20)
+
+
+def trust_of(endpoint: str) -> node_agent_pb2.TrustState:
+    with grpc.insecure_channel(endpoint) as channel:
+        return node_agent_pb2_grpc.NodeAgentStub(channel).GetState(node_agent_pb2.GetStateRequest(), timeout=5).trust
+
+
+def evidence(trust: node_agent_pb2.TrustState) -> int:
+    return trust.agreements + trust.dissents + trust.timeouts
+
+
+def test_faulty_node_loses_trust_and_stops_being_chosen(local_inventory: Path, tmp_path: Path) -> None:
+    # Three replicas, so the faulty node takes part until its trust says otherwise.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"classes": {"fast-confirmation": {
+        "weight": 40, "replicas": 3, "quorum": "majority", "min_trust": 0.5}}}))
+    (local_inventory / "group_vars").mkdir()
+    (local_inventory / "group_vars" / "control.yml").write_text(yaml.safe_dump({"vdlt_policy_file": str(policy)}))
+    make_faulty(local_inventory, "exec-1", wrong_result_rate=0.5)
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    nodes = endpoints(local_inventory)
+    wait_for_selection(nodes["control-0"])
+    receipts = []
+    with grpc.insecure_channel(nodes["control-0"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        for i in range(100):
+            receipts.append(put(stub, i))
+        time.sleep(0.3)
+        faulty, honest = trust_of(nodes["exec-1"]), trust_of(nodes["exec-0"])
+        for i in range(100, 150):
+            receipts.append(put(stub, i))
+        time.sleep(0.3)
+        later = trust_of(nodes["exec-1"])
+    assert all(r.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED for r in receipts), {r.reason for r in receipts}
+    # Every confirmed result is the correct one, whatever the faulty node answered.
+    for i, receipt in enumerate(receipts):
+        assert receipt.result_json == canonical_json({"key": f"k{i}", "value": i})
+        assert len(receipt.execution_nodes) >= 2
+    # It lost trust, within a bounded number of transactions it took part in ...
+    assert faulty.dissents >= 1 and faulty.score < 0.5 < honest.score
+    assert evidence(faulty) <= 30, f"exec-1 was asked {evidence(faulty)} times before being left out"
+    # ... and is no longer chosen: no new evidence, never among the agreeing nodes.
+    assert evidence(later) == evidence(faulty)
+    assert all("exec-1" not in r.execution_nodes for r in receipts[100:])
+    assert honest.agreements >= 90 and honest.score > 0.9
+    # Its own agent reports what the control plane thinks of it; the code is the same.
+    assert faulty.code_digest == honest.code_digest
+
+
+def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory: Path, tmp_path: Path) -> None:
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    nodes = endpoints(local_inventory)
+    wait_for_selection(nodes["control-0"])
+    node_dir = local_inventory / "nodes" / "exec-0"
+    with grpc.insecure_channel(nodes["control-0"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        for i in range(30):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        height_before = verify_chain(node_dir / "ledger").blocks
+        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        # Best effort goes on with the other two nodes while exec-0 is down.
+        for i in range(30, 60):
+            receipt = put(stub, i, cos=0b001_00000)
+            assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
+            assert "exec-0" not in receipt.execution_nodes or i < 33
+        assert harness("up", "-i", str(local_inventory)).returncode == 0  # the real path restarts it
+        for i in range(60, 70):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+    deadline = time.monotonic() + 10
+    states = {}
+    while time.monotonic() < deadline:
+        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1", "exec-2")}
+        if states["exec-0"] == states["exec-1"] == states["exec-2"] and len(states["exec-0"]) >= 70:
+            break
+        time.sleep(0.2)
+    assert states["exec-0"] == states["exec-1"] == states["exec-2"], "exec-0 did not catch up"
+    assert states["exec-0"]["kv/k/k45"] == 45  # written while exec-0 was down
+    report = verify_chain(node_dir / "ledger")
+    assert report.ok and report.blocks > height_before
+
+    # Tampering with a copy of the chain is found, and the block is named.
+    copy = tmp_path / "tampered"
+    copy.mkdir()
+    lines = (node_dir / "ledger" / "blocks.jsonl").read_text().splitlines()
+    block = json.loads(lines[2])
+    block["transactions"][0]["writes"] = {"kv/k0": "forged"}
+    lines[2] = json.dumps(block)
+    (copy / "blocks.jsonl").write_text("\n".join(lines) + "\n")
+    verdict = harness("ledger", "verify", str(copy))
+    assert verdict.returncode == 1
+    assert "block 3 is bad" in verdict.stdout and "transaction root" in verdict.stdout
+    assert harness("ledger", "verify", str(node_dir)).returncode == 0
+
+
+def test_full_queue_drops_with_reason(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"max_in_flight": 1, "classes": {"scavenger": {"limit": 5, "weight": 1}}}))
+    exec_port, control_port = free_port(), free_port()
+    execution = node_config(tmp_path, "exec-0", "execution", exec_port, fault={"delay_ms": 20})
+    control = node_config(tmp_path, "control-0", "control", control_port, policy_file=str(policy),
+                          execution_nodes=[{"node_id": "exec-0", "address": f"127.0.0.1:{exec_port}"}])
+    agent("start", execution)
+    agent("start", control)
+    try:
+        wait_for_selection(f"127.0.0.1:{control_port}")
+        with grpc.insecure_channel(f"127.0.0.1:{control_port}") as channel:
+            stub = ledger_pb2_grpc.ControlStub(channel)
+            txs = (ledger_pb2.Transaction(id=f"s{i}", cos=0, source="x", contract="kv", operation="get",
+                                          arguments_json='{"key": "a"}') for i in range(60))
+            receipts = list(stub.SubmitStream(txs, timeout=60))
+    finally:
+        agent("stop", control)
+        agent("stop", execution)
+    statuses = [r.status for r in receipts]
+    assert len(receipts) == 60
+    assert statuses.count(ledger_pb2.RECEIPT_STATUS_DROPPED) >= 40
+    assert statuses.count(ledger_pb2.RECEIPT_STATUS_CONFIRMED) >= 5
+    dropped = next(r for r in receipts if r.status == ledger_pb2.RECEIPT_STATUS_DROPPED)
+    assert dropped.reason == "scavenger queue is full (5 waiting)"
