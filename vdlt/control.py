@@ -269,6 +269,8 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         self.latency_ewma_s[outcome.node_id] = outcome.elapsed_s if previous is None else 0.8 * previous + 0.2 * outcome.elapsed_s
 
     def _read_conflict(self, result: ledger_pb2.ExecutionResult) -> str:
+        if not result.writes:
+            return ""  # a read-only call is serialized where its snapshot was: nothing to conflict with
         for read in result.reads:
             committed = self.versions.get(read.key)
             if committed is not None and read.version < committed:
