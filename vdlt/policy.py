@@ -1,5 +1,9 @@
 """The control plane's policy: scheduler, per-class queues and replicas, re-classing, trust.
 
+A policy file overrides the shipped default (``policies/default.yaml``) key by key: a file
+that only says ``scheduler: fifo`` keeps every other default, and a class entry that only sets
+``replicas`` keeps that class's weight and limit.
+
 Validation reports through an ``error(path, message)`` callback, so the controller can name the
 file and line while a node, which only ever loads files the controller checked, keeps it simple.
 """
@@ -70,8 +74,34 @@ def load_policy(path: Path | None = None) -> Policy:
     return policy_from_dict(data, error, str(path))
 
 
+def _default_data() -> dict[str, Any]:
+    return yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
+
+
+def _overlay(base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in data.items():
+        if key == "classes" and isinstance(value, dict):
+            classes = dict(base.get("classes") or {})
+            for name, entry in value.items():
+                old = classes.get(name)
+                classes[name] = {**old, **entry} if isinstance(old, dict) and isinstance(entry, dict) else entry
+            merged[key] = classes
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def policy_from_dict(data: Any, error: ErrorFn, source: str = "") -> Policy:
+    """Validates ``data`` (a policy file's content) laid over the shipped default."""
     _keys(data, (), TOP_KEYS, error)
+    if isinstance(data.get("classes"), dict):
+        _keys(data["classes"], ("classes",), CLASS_SLUGS, error)
+        for name, entry in data["classes"].items():
+            _keys(entry if entry is not None else {}, ("classes", name), CLASS_KEYS, error)
+    data = _overlay(_default_data(), data)
     scheduler = data.get("scheduler", "cbwfq")
     if scheduler not in ("cbwfq", "fifo"):
         error(("scheduler",), f"must be cbwfq or fifo, got {scheduler!r}")

@@ -1,0 +1,92 @@
+"""Class differentiation under overload: CBWFQ against FIFO, in one run.
+
+Goal (issue 3): at 150 % of the measured saturation rate, with an equal mix of fast
+confirmation, best effort and scavenger, fast confirmation's p99 latency stays within 2x its
+unloaded p99 under CBWFQ, while under FIFO all classes degrade alike.
+
+For each scheduler, on a fresh local testbed with that policy:
+1. unloaded: the mix at 10 % of saturation -> each class's unloaded p99;
+2. overload: the mix at 150 % of saturation -> each class's p99, success ratio and the
+   ratio p99(overload) / p99(unloaded).
+Saturation is measured first, under CBWFQ, as the highest confirmed throughput of the mix.
+
+    .venv/bin/python benchmarks/differentiation.py [--seconds S]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _local import kv_round, local_testbed, run_rounds
+
+MIX = {"fast-confirmation": 1, "best-effort": 1, "scavenger": 1}
+CLASSES = list(MIX)
+
+
+def policy(scheduler: str) -> dict:
+    return {"scheduler": scheduler}
+
+
+def saturation(seconds: float) -> float:
+    best = 0.0
+    with local_testbed(policy("cbwfq")) as (inventory, work_dir):
+        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)])
+        for rate in (1000, 1500, 2000, 2500, 3000):
+            (result,) = run_rounds(inventory, work_dir, [kv_round(f"sat-{rate}", rate, seconds, MIX)])
+            total = result.total.summary()
+            throughput = total["throughput_tps"] or 0.0
+            print(f"  offered {rate:>5}/s -> confirmed {throughput:>6.0f}/s "
+                  f"({total['succeeded'] / max(total['submitted'], 1):.1%} ok)", flush=True)
+            best = max(best, throughput)
+            if throughput < 0.9 * rate:
+                break
+    return best
+
+
+def measure(scheduler: str, saturated: float, seconds: float) -> dict[str, dict]:
+    with local_testbed(policy(scheduler)) as (inventory, work_dir):
+        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)])
+        unloaded, overload = run_rounds(inventory, work_dir, [
+            kv_round("unloaded", 0.1 * saturated, seconds, MIX),
+            kv_round("overload", 1.5 * saturated, seconds, MIX),
+        ])
+    figures = {}
+    for slug in CLASSES:
+        calm, busy = unloaded.per_class[slug].summary(), overload.per_class[slug].summary()
+        p99_calm, p99_busy = calm["latency_ms"]["p99"], busy["latency_ms"]["p99"]
+        figures[slug] = {
+            "unloaded_p99_ms": p99_calm, "overload_p99_ms": p99_busy,
+            "ratio": (p99_busy / p99_calm) if p99_calm and p99_busy else None,
+            "success": busy["succeeded"] / max(busy["submitted"], 1),
+            "dropped": busy["failed_by_reason"]["dropped"],
+        }
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
+    args = parser.parse_args()
+    print("measuring saturation of the mix (CBWFQ):")
+    saturated = saturation(4.0)
+    print(f"saturation: {saturated:.0f} confirmed/s; overload = 150 % = {1.5 * saturated:.0f}/s offered\n")
+    results = {scheduler: measure(scheduler, saturated, args.seconds) for scheduler in ("cbwfq", "fifo")}
+    print(f"{'scheduler':<9} {'class':<18} {'p99 unloaded':>13} {'p99 overload':>13} {'ratio':>8} "
+          f"{'success':>8} {'dropped':>8}")
+    for scheduler, figures in results.items():
+        for slug, f in figures.items():
+            ratio = f"{f['ratio']:.1f}x" if f["ratio"] else "-"
+            print(f"{scheduler:<9} {slug:<18} {f['unloaded_p99_ms'] or 0:>11.1f}ms {f['overload_p99_ms'] or 0:>11.1f}ms "
+                  f"{ratio:>8} {f['success']:>8.1%} {f['dropped']:>8}")
+    fast_cbwfq = results["cbwfq"]["fast-confirmation"]["ratio"]
+    fifo_ratios = [f["ratio"] for f in results["fifo"].values() if f["ratio"]]
+    print(f"\nCBWFQ fast-confirmation p99 ratio: {fast_cbwfq:.2f}x (goal <= 2x): "
+          f"{'met' if fast_cbwfq and fast_cbwfq <= 2 else 'NOT met'}")
+    if fifo_ratios:
+        print(f"FIFO p99 ratios across classes: {min(fifo_ratios):.1f}x .. {max(fifo_ratios):.1f}x "
+              f"(spread {max(fifo_ratios) / min(fifo_ratios):.2f}: near 1 means all classes degrade alike)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
