@@ -21,14 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import did_you_mean
-from harness.loadgen.rate_control import CONTROLLERS
+from harness.loadgen.rate_control import CONTROLLERS, OptionSpec
 from harness.yaml_source import FieldPath, YamlDocument, load_yaml
 from vdlt.cos import CLASS_SLUGS, CosByte, ServiceClass
 
 TOP_KEYS = ("test", "monitors", "observer")
 TEST_KEYS = ("name", "description", "workers", "rounds")
 WORKER_KEYS = ("type", "number")
-ROUND_KEYS = ("label", "description", "txNumber", "txDuration", "rateControl", "workload", "cos", "timeout")
+ROUND_KEYS = ("label", "description", "txNumber", "txDuration", "rateControl", "workload", "cos", "timeout",
+              "trim", "slo")
+SLO_KEYS = ("latency_ms", "success_ratio")
+SLO_PERCENTILES = ("mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 RATE_CONTROL_KEYS = ("type", "opts")
 WORKLOAD_KEYS = ("module", "arguments")
 DEFAULT_TIMEOUT_S = 30.0
@@ -45,6 +48,15 @@ class CosShare:
 
 
 @dataclass(frozen=True)
+class Slo:
+    """A class's service-level objective for one round; ``scope`` is a class name or ``all``."""
+
+    scope: str
+    latency_ms: dict[str, float]
+    success_ratio: float | None
+
+
+@dataclass(frozen=True)
 class RoundSpec:
     index: int
     label: str
@@ -57,6 +69,11 @@ class RoundSpec:
     workload_arguments: dict[str, Any]
     cos_mix: tuple[CosShare, ...]
     timeout_s: float
+    base_dir: Path = Path(".")
+    """The benchmark file's directory: relative paths in options are resolved against it."""
+    trim: float = 0
+    """Left out of the statistics: the first `trim` transactions (txNumber rounds) or seconds (txDuration)."""
+    slos: tuple[Slo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,10 @@ def load_benchmark(path: Path | str) -> Benchmark:
     if worker_type != "local":
         raise doc.error(("test", "workers", "type"), f"only 'local' workers are supported, got {worker_type!r}")
     number = workers.get("number", 1)
-    if not _is_int(number) or number < 1:
-        raise doc.error(("test", "workers", "number"), f"must be an integer >= 1, got {number!r}")
+    if number == "auto":
+        number = os.cpu_count() or 1
+    elif not _is_int(number) or number < 1:
+        raise doc.error(("test", "workers", "number"), f"must be an integer >= 1 or 'auto', got {number!r}")
     rounds_raw = _need(doc, ("test",), test, "rounds")
     if not isinstance(rounds_raw, list) or not rounds_raw:
         raise doc.error(("test", "rounds"), "must be a non-empty list of rounds")
@@ -127,6 +146,8 @@ def _round(doc: YamlDocument, index: int, raw: Any) -> RoundSpec:
                         f"unknown rate controller {rate_type!r}{did_you_mean(rate_type, CONTROLLERS)}; "
                         f"known: {', '.join(CONTROLLERS)}")
     rate_opts = _rate_opts(doc, (*where, "rateControl", "opts"), rate_type, rate.get("opts") or {})
+    if CONTROLLERS[rate_type].needs_duration and tx_number is not None:
+        raise doc.error((*where, "rateControl", "type"), f"{rate_type} sends nothing: use it with txDuration")
 
     workload = _mapping(doc, (*where, "workload"), _need(doc, where, body, "workload"), WORKLOAD_KEYS)
     module = _need(doc, (*where, "workload"), workload, "module")
@@ -142,20 +163,48 @@ def _round(doc: YamlDocument, index: int, raw: Any) -> RoundSpec:
     timeout = body.get("timeout", DEFAULT_TIMEOUT_S)
     if not _is_number(timeout) or timeout <= 0:
         raise doc.error((*where, "timeout"), f"must be a number of seconds > 0, got {timeout!r}")
+    trim = body.get("trim", 0)
+    if not _is_number(trim) or trim < 0:
+        raise doc.error((*where, "trim"), f"must be a number >= 0 (transactions for txNumber rounds, seconds for "
+                                          f"txDuration rounds), got {trim!r}")
+    if tx_number is not None and trim >= tx_number:
+        raise doc.error((*where, "trim"), f"trims all {tx_number} transactions")
+    if tx_duration is not None and trim >= tx_duration:
+        raise doc.error((*where, "trim"), f"trims all {tx_duration} seconds")
+    cos_mix = _cos_mix(doc, (*where, "cos"), body.get("cos"))
 
     return RoundSpec(
         index=index, label=label, description=str(body.get("description") or ""),
         tx_number=tx_number, tx_duration_s=float(tx_duration) if tx_duration is not None else None,
         rate_type=rate_type, rate_opts=rate_opts,
         workload_module=module_path, workload_arguments=arguments,
-        cos_mix=_cos_mix(doc, (*where, "cos"), body.get("cos")), timeout_s=float(timeout),
+        cos_mix=cos_mix, timeout_s=float(timeout), base_dir=doc.path.parent.resolve(), trim=trim,
+        slos=_slos(doc, (*where, "slo"), body.get("slo"), cos_mix),
     )
+
+
+def _slos(doc: YamlDocument, where: FieldPath, raw: Any, cos_mix: tuple[CosShare, ...]) -> tuple[Slo, ...]:
+    if raw is None:
+        return ()
+    scopes = (*(s.slug for s in cos_mix), "all")
+    body = _mapping(doc, where, raw, scopes)
+    slos = []
+    for scope, entry in body.items():
+        entry = _mapping(doc, (*where, scope), entry, SLO_KEYS)
+        latency = _mapping(doc, (*where, scope, "latency_ms"), entry.get("latency_ms", {}), SLO_PERCENTILES)
+        for key, bound in latency.items():
+            if not _is_number(bound) or bound <= 0:
+                raise doc.error((*where, scope, "latency_ms", key), f"must be a number of ms > 0, got {bound!r}")
+        ratio = entry.get("success_ratio")
+        if ratio is not None and (not _is_number(ratio) or not 0 <= ratio <= 1):
+            raise doc.error((*where, scope, "success_ratio"), f"must be a number 0..1, got {ratio!r}")
+        slos.append(Slo(scope, {k: float(v) for k, v in latency.items()}, None if ratio is None else float(ratio)))
+    return tuple(slos)
 
 
 def _rate_opts(doc: YamlDocument, where: FieldPath, rate_type: str, opts: Any) -> dict[str, Any]:
     spec = CONTROLLERS[rate_type]
-    names = [o.name for o in spec.options]
-    opts = _mapping(doc, where, opts, tuple(names))
+    opts = _mapping(doc, where, opts, tuple(o.name for o in spec.options))
     result = {}
     for option in spec.options:
         if option.name not in opts:
@@ -163,15 +212,52 @@ def _rate_opts(doc: YamlDocument, where: FieldPath, rate_type: str, opts: Any) -
                 raise doc.error(where, f"{rate_type} needs option '{option.name}'")
             result[option.name] = option.default
             continue
-        value = opts[option.name]
-        kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            expected = " or ".join(k.__name__ for k in kinds)
-            raise doc.error((*where, option.name), f"must be {expected}, got {value!r}")
-        if option.minimum_exclusive is not None and value <= option.minimum_exclusive:
-            raise doc.error((*where, option.name), f"must be > {option.minimum_exclusive:g}, got {value!r}")
-        result[option.name] = value
+        result[option.name] = _option(doc, (*where, option.name), option, opts[option.name])
+    if rate_type == "composite-rate" and len(result["weights"]) != len(result["rateControllers"]):
+        raise doc.error((*where, "weights"), f"{len(result['weights'])} weights for "
+                                             f"{len(result['rateControllers'])} rate controllers")
     return result
+
+
+def _option(doc: YamlDocument, where: FieldPath, option: OptionSpec, value: Any) -> Any:
+    if option.kind in ("number", "integer"):
+        valid = _is_int(value) if option.kind == "integer" else _is_number(value)
+        if not valid:
+            raise doc.error(where, f"must be {'an integer' if option.kind == 'integer' else 'a number'}, got {value!r}")
+        if option.minimum is not None and value < option.minimum:
+            raise doc.error(where, f"must be >= {option.minimum:g}, got {value!r}")
+        if option.minimum_exclusive is not None and value <= option.minimum_exclusive:
+            raise doc.error(where, f"must be > {option.minimum_exclusive:g}, got {value!r}")
+        return value
+    if option.kind == "bool":
+        if not isinstance(value, bool):
+            raise doc.error(where, f"must be true or false, got {value!r}")
+        return value
+    if option.kind == "string":
+        if not isinstance(value, str) or not value:
+            raise doc.error(where, f"must be a non-empty string, got {value!r}")
+        if option.choices and value not in option.choices:
+            raise doc.error(where, f"must be one of {', '.join(option.choices)}, got {value!r}"
+                                   f"{did_you_mean(value, option.choices)}")
+        return value
+    if option.kind == "list":
+        if not isinstance(value, list) or not value or not all(_is_number(v) and v > 0 for v in value):
+            raise doc.error(where, f"must be a non-empty list of numbers > 0, got {value!r}")
+        return value
+    if option.kind == "controller":
+        return _nested_controller(doc, where, value)
+    if not isinstance(value, list) or not value:
+        raise doc.error(where, "must be a non-empty list of {type, opts} rate controllers")
+    return [_nested_controller(doc, (*where, i), item) for i, item in enumerate(value)]
+
+
+def _nested_controller(doc: YamlDocument, where: FieldPath, value: Any) -> dict[str, Any]:
+    body = _mapping(doc, where, value, RATE_CONTROL_KEYS)
+    type_name = _need(doc, where, body, "type")
+    if type_name not in CONTROLLERS:
+        raise doc.error((*where, "type"), f"unknown rate controller {type_name!r}{did_you_mean(type_name, CONTROLLERS)}; "
+                                          f"known: {', '.join(CONTROLLERS)}")
+    return {"type": type_name, "opts": _rate_opts(doc, (*where, "opts"), type_name, body.get("opts") or {})}
 
 
 def _cos_mix(doc: YamlDocument, where: FieldPath, raw: Any) -> tuple[CosShare, ...]:

@@ -89,3 +89,45 @@ def ledger_pair(tmp_path: Path) -> Iterator[dict[str, object]]:
            "exec_dir": tmp_path / "exec-0", "exec_config": execution, "control_config": control}
     agent("stop", control)
     agent("stop", execution)
+
+
+@pytest.fixture
+def sink_factory(tmp_path: Path) -> Iterator[object]:
+    """Starts real gRPC sinks (harness.sink); each call returns its endpoint."""
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*extra: str) -> str:
+        port = free_port()
+        started.append(subprocess.Popen([sys.executable, "-m", "harness.sink", "--port", str(port), *extra]))
+        endpoint = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with grpc.insecure_channel(endpoint) as channel:
+                    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return endpoint
+            except grpc.RpcError:
+                time.sleep(0.05)
+        raise TimeoutError("sink did not start")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: int = 1) -> list:
+    """Runs rounds through the real engine against ``endpoint``; returns the RoundResults."""
+    from harness.benchmark import load_benchmark
+    from harness.loadgen.engine import Engine
+
+    path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump({"test": {"name": "t", "workers": {"number": workers}, "rounds": rounds}}))
+    benchmark = load_benchmark(path)
+    with Engine(benchmark, [endpoint], "test", tmp_path / "records") as engine:
+        return [engine.run_round(spec) for spec in benchmark.rounds]

@@ -10,22 +10,23 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.benchmark import RoundSpec
-from harness.connectors.base import TIMEOUT, Outcome
+from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
 from harness.connectors.vdlt import VdltConnector
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.metrics import ClassStats
-from harness.loadgen.rate_control import build_controller
+from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.workload import load_workload_module
 from vdlt.cos import CosByte
 
 RECORD_COLUMNS = ("tx_id", "worker", "cos_asked", "class_asked", "cos_given", "class_given",
-                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason")
+                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason", "trimmed")
 PROGRESS_INTERVAL_S = 0.5
 # At high rates many transactions are due at once; yield to the event loop every so often so
 # receipts are read while the schedule is being caught up.
@@ -81,8 +82,12 @@ class _Worker:
         self.cos_given: list[int] = []
         self.nodes: list[str] = []
         self.reasons: list[str] = []
+        self.trimmed: list[bool] = []
         self.outstanding: dict[str, int] = {}
         self.all_answered = asyncio.Event()
+        self.completion = asyncio.Event()
+        self.completed = 0
+        self.succeeded = 0
 
     def on_outcome(self, outcome: Outcome) -> None:
         index = self.outstanding.pop(outcome.tx_id, None)
@@ -100,7 +105,11 @@ class _Worker:
         self.cos_given[index] = cos_given
         self.nodes[index] = nodes
         self.reasons[index] = reason
-        self.stats[_slug(self.cos_asked[index])].record_outcome(status, self.intended[index], decided)
+        self.completed += 1
+        self.succeeded += status == CONFIRMED
+        self.completion.set()
+        if not self.trimmed[index]:
+            self.stats[_slug(self.cos_asked[index])].record_outcome(status, self.intended[index], decided)
         if not self.outstanding:
             self.all_answered.set()
 
@@ -132,44 +141,73 @@ class _Worker:
 
     async def _send_all(self, workload: Any, connector: VdltConnector) -> None:
         job, spec = self.job, self.job.round
-        controller = build_controller(spec.rate_type, spec.rate_opts, job.worker_index, job.worker_count)
+        context = ControllerContext(job.worker_index, job.worker_count, spec.index, spec.tx_number,
+                                    spec.tx_duration_s, spec.base_dir)
+        controller = build_controller(spec.rate_type, spec.rate_opts, context)
         classes = worker_sequence([s.weight for s in spec.cos_mix], job.worker_index, job.worker_count)
         count = self._my_count()
         duration = spec.tx_duration_s
         source = f"loadgen/worker-{job.worker_index}"
         index = 0
         since_yield = 0
-        while count is None or index < count:
-            offset = controller.intended_offset(index)
-            if duration is not None and offset >= duration:
-                break
-            intended = job.start_at_ns + int(offset * 1e9)
-            now = time.time_ns()
-            if intended > now:
-                await asyncio.sleep((intended - now) / 1e9)
-                since_yield = 0
-            elif since_yield >= _YIELD_EVERY:
-                await asyncio.sleep(0)
-                since_yield = 0
-            request = workload.submit_transaction()
-            cos = spec.cos_mix[next(classes)].cos.to_int()
-            tx_id = f"{job.run_token}.{spec.index}.{job.worker_index}.{index}"
-            sent = time.time_ns()
-            self.ids.append(tx_id)
-            self.cos_asked.append(cos)
-            self.intended.append(intended)
-            self.sent.append(sent)
-            self.decided.append(0)
-            self.status.append("")
-            self.cos_given.append(-1)
-            self.nodes.append("")
-            self.reasons.append("")
-            self.outstanding[tx_id] = index
-            self.all_answered.clear()
+        try:
+            while count is None or index < count:
+                now = time.time_ns()
+                elapsed = (now - job.start_at_ns) / 1e9
+                if duration is not None and elapsed >= duration:
+                    break
+                state = LoadState(elapsed, len(self.outstanding), self.completed, self.succeeded)
+                offset = controller.next_offset(index, state)
+                if offset is None:  # closed loop: wait for a completion (or the end of the round)
+                    self.completion.clear()
+                    limit = None if duration is None else max(duration - elapsed, 0)
+                    try:
+                        await asyncio.wait_for(self.completion.wait(), limit)
+                    except TimeoutError:
+                        pass
+                    since_yield = 0
+                    continue
+                if math.isinf(offset) or (duration is not None and offset >= duration):
+                    if duration is not None:  # a txDuration round lasts its duration, even when idle
+                        await asyncio.sleep(max(job.start_at_ns / 1e9 + duration - time.time(), 0))
+                    break
+                intended = job.start_at_ns + int(offset * 1e9)
+                if intended > now:
+                    await asyncio.sleep((intended - now) / 1e9)
+                    since_yield = 0
+                elif since_yield >= _YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    since_yield = 0
+                self._send(workload, connector, index, intended, spec.cos_mix[next(classes)].cos.to_int(), source,
+                           offset, context)
+                index += 1
+                since_yield += 1
+        finally:
+            controller.finish()
+
+    def _send(self, workload: Any, connector: VdltConnector, index: int, intended: int, cos: int, source: str,
+              offset: float, context: ControllerContext) -> None:
+        spec = self.job.round
+        request = workload.submit_transaction()
+        tx_id = f"{self.job.run_token}.{spec.index}.{self.job.worker_index}.{index}"
+        trimmed = bool(spec.trim) and (
+            context.global_index(index) < spec.trim if spec.tx_number is not None else offset < spec.trim)
+        sent = time.time_ns()
+        self.ids.append(tx_id)
+        self.cos_asked.append(cos)
+        self.intended.append(intended)
+        self.sent.append(sent)
+        self.decided.append(0)
+        self.status.append("")
+        self.cos_given.append(-1)
+        self.nodes.append("")
+        self.reasons.append("")
+        self.trimmed.append(trimmed)
+        self.outstanding[tx_id] = index
+        self.all_answered.clear()
+        if not trimmed:
             self.stats[_slug(cos)].record_sent(intended, sent)
-            connector.submit(tx_id, cos, source, request)
-            index += 1
-            since_yield += 1
+        connector.submit(tx_id, cos, source, request)
 
     async def _await_outstanding(self) -> None:
         if not self.outstanding:
@@ -206,7 +244,8 @@ class _Worker:
                 given = self.cos_given[i]
                 writer.writerow((self.ids[i], self.job.worker_index, self.cos_asked[i], _slug(self.cos_asked[i]),
                                  given, _slug(given) if given >= 0 else "", self.intended[i], self.sent[i],
-                                 self.decided[i], self.status[i], self.nodes[i], self.reasons[i]))
+                                 self.decided[i], self.status[i], self.nodes[i], self.reasons[i],
+                                 int(self.trimmed[i])))
 
 
 _SLUGS = [CosByte.parse(value).service_class.slug for value in range(256)]
