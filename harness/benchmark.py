@@ -10,8 +10,12 @@
           workload: {module: ../modules/kv.py, arguments: {operation: put}}
           cos: {fast-confirmation: 1, best-effort: 2, "001": 1}
 
-Workload module paths are relative to the benchmark file. A CoS key is a class name, its three
-bits ("111"), or a whole CoS byte of eight bits ("11100101") to set the reserved bits too.
+Workload module paths are looked up relative to the benchmark file, then relative to the working
+directory (Caliper's workspace). A Caliper module path ending in ``.js`` finds the Python port
+beside it (``init.js`` -> ``init.py``), so a Caliper file runs with only ``cos`` lines added.
+A CoS key is a class name, its three bits ("111"), or a whole CoS byte of eight bits
+("11100101") to set the reserved bits too. Caliper's ``monitors`` and ``observer`` sections are
+accepted and not needed: node state comes from the agents' WatchState streams.
 """
 from __future__ import annotations
 
@@ -20,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.connectors import CONNECTORS
 from harness.errors import did_you_mean
 from harness.loadgen.rate_control import CONTROLLERS, OptionSpec
 from harness.yaml_source import FieldPath, YamlDocument, load_yaml
 from vdlt.cos import CLASS_SLUGS, CosByte, ServiceClass
 
 TOP_KEYS = ("test", "monitors", "observer")
-TEST_KEYS = ("name", "description", "workers", "rounds")
+TEST_KEYS = ("name", "description", "workers", "rounds", "connector")
 WORKER_KEYS = ("type", "number")
 ROUND_KEYS = ("label", "description", "txNumber", "txDuration", "rateControl", "workload", "cos", "timeout",
               "trim", "slo")
@@ -84,6 +89,7 @@ class Benchmark:
     workers: int
     rounds: tuple[RoundSpec, ...]
     document: YamlDocument = field(repr=False, compare=False)
+    connector: str = "vdlt"
 
 
 def load_benchmark(path: Path | str) -> Benchmark:
@@ -103,6 +109,10 @@ def load_benchmark(path: Path | str) -> Benchmark:
     if not isinstance(rounds_raw, list) or not rounds_raw:
         raise doc.error(("test", "rounds"), "must be a non-empty list of rounds")
     rounds = tuple(_round(doc, index, raw) for index, raw in enumerate(rounds_raw))
+    connector = test.get("connector", "vdlt")
+    if connector not in CONNECTORS:
+        raise doc.error(("test", "connector"), f"unknown connector {connector!r}{did_you_mean(str(connector), CONNECTORS)}; "
+                                               f"known: {', '.join(CONNECTORS)}")
     labels = [r.label for r in rounds]
     for index, label in enumerate(labels):
         if labels.index(label) != index:
@@ -114,6 +124,7 @@ def load_benchmark(path: Path | str) -> Benchmark:
         workers=number,
         rounds=rounds,
         document=doc,
+        connector=connector,
     )
 
 
@@ -153,9 +164,10 @@ def _round(doc: YamlDocument, index: int, raw: Any) -> RoundSpec:
     module = _need(doc, (*where, "workload"), workload, "module")
     if not isinstance(module, str):
         raise doc.error((*where, "workload", "module"), "must be a path to a Python file")
-    module_path = (doc.path.parent / os.path.expanduser(module)).resolve()
-    if not module_path.is_file():
-        raise doc.error((*where, "workload", "module"), f"no workload module at {module_path}")
+    module_path = _find_module(doc.path.parent, module)
+    if module_path is None:
+        tried = ", ".join(str(p) for p in _module_candidates(doc.path.parent, module))
+        raise doc.error((*where, "workload", "module"), f"no workload module found (tried {tried})")
     arguments = workload.get("arguments") or {}
     if not isinstance(arguments, dict):
         raise doc.error((*where, "workload", "arguments"), "must be a mapping")
@@ -200,6 +212,21 @@ def _slos(doc: YamlDocument, where: FieldPath, raw: Any, cos_mix: tuple[CosShare
             raise doc.error((*where, scope, "success_ratio"), f"must be a number 0..1, got {ratio!r}")
         slos.append(Slo(scope, {k: float(v) for k, v in latency.items()}, None if ratio is None else float(ratio)))
     return tuple(slos)
+
+
+def _module_candidates(base: Path, module: str) -> list[Path]:
+    relative = Path(os.path.expanduser(module))
+    bases = [relative] if relative.is_absolute() else [base / relative, Path.cwd() / relative]
+    candidates = []
+    for path in bases:
+        candidates.append(path.resolve())
+        if path.suffix == ".js":
+            candidates.append(path.with_suffix(".py").resolve())
+    return list(dict.fromkeys(candidates))
+
+
+def _find_module(base: Path, module: str) -> Path | None:
+    return next((p for p in _module_candidates(base, module) if p.is_file() and p.suffix == ".py"), None)
 
 
 def _rate_opts(doc: YamlDocument, where: FieldPath, rate_type: str, opts: Any) -> dict[str, Any]:

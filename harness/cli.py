@@ -13,11 +13,13 @@ from rich.text import Text
 from harness import __version__, testbed
 from harness.ansible import AnsibleError, PlaybookResult
 from harness.benchmark import Benchmark, load_benchmark
-from harness.console import Live, console, error_console, playbook_table, progress_table, round_table, status_table
+from harness.console import (Live, console, error_console, playbook_table, progress_table, round_table, slo_table,
+                             status_table)
 from harness.errors import ConfigError, HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.workload import WorkloadLoadError, load_workload_module
+from harness.report import build_report
 from harness.results import DEFAULT_RESULTS_DIR, RunFolder
 from vdlt.ledger import verify_chain
 
@@ -107,12 +109,22 @@ def status(inventory_path: Path) -> None:
               help="Where the run folder is created.")
 @click.option("--keep-up", is_flag=True,
               help="Leave a testbed this run brought up running afterwards (one that was already up is always left up).")
+@click.option("--endpoint", "endpoints", multiple=True, metavar="HOST:PORT",
+              help="Send to this control endpoint (repeatable) instead of an inventory's control nodes; "
+                   "nothing is provisioned.")
 @_friendly_errors
-def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool) -> None:
+def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...]) -> None:
     """Run a benchmark against a testbed, bringing it up if needed."""
     # Everything is validated before anything starts.
     benchmark = load_benchmark(benchmark_file)
     _check_workload_modules(benchmark)
+    if endpoints:
+        for endpoint in endpoints:
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit():
+                raise HarnessError(f"--endpoint {endpoint!r}: expected HOST:PORT")
+        _exit_on_missed_slos(_run_benchmark(benchmark, None, results_dir, list(endpoints)))
+        return
     inventory = load_inventory(inventory_path)
 
     started_here = False
@@ -120,10 +132,18 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
         _provision("up", inventory)
         started_here = True
     try:
-        _run_benchmark(benchmark, inventory, results_dir)
+        summary = _run_benchmark(benchmark, inventory, results_dir, [n.endpoint for n in inventory.by_role("control")])
     finally:
         if started_here and not keep_up:
             _provision("down", inventory)
+    _exit_on_missed_slos(summary)
+
+
+def _exit_on_missed_slos(summary: dict[str, Any]) -> None:
+    missed = [v for r in summary["rounds"] for v in r["slo_results"] if not v["met"]]
+    if missed:
+        error_console.print(Text(f"error: {len(missed)} service-level objective(s) missed", style="red"))
+        sys.exit(SLO_MISSED_EXIT)
 
 
 def _check_workload_modules(benchmark: Benchmark) -> None:
@@ -135,11 +155,14 @@ def _check_workload_modules(benchmark: Benchmark) -> None:
                                            f"cannot load workload module: {error}") from error
 
 
-def _run_benchmark(benchmark: Benchmark, inventory: Inventory, results_dir: Path) -> None:
-    folder = RunFolder.create(results_dir, benchmark, inventory)
+SLO_MISSED_EXIT = 4
+
+
+def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_dir: Path,
+                   endpoints: list[str]) -> dict[str, Any]:
+    folder = RunFolder.create(results_dir, benchmark, inventory, endpoints)
     console.print(f"run [bold]{folder.run_id}[/bold]: {len(benchmark.rounds)} round(s), "
                   f"{benchmark.workers} worker(s) → {folder.path}")
-    endpoints = [n.endpoint for n in inventory.by_role("control")]
     started_ns = time.time_ns()
     results: list[RoundResult] = []
     status = "interrupted"
@@ -152,12 +175,34 @@ def _run_benchmark(benchmark: Benchmark, inventory: Inventory, results_dir: Path
                         spec, lambda s, counts: live.update(progress_table(s.label, counts, time.monotonic() - round_started))
                     )
                 results.append(result)
-                summary = folder.write_summary(benchmark, inventory, results, started_ns, "running")
-                console.print(round_table(summary["rounds"][-1]))
+                summary = folder.write_summary(benchmark, results, started_ns, "running")
+                _print_round(summary["rounds"][-1])
         status = "complete"
     finally:
-        folder.write_summary(benchmark, inventory, results, started_ns, status)
-    console.print(f"results: {folder.path}")
+        summary = folder.write_summary(benchmark, results, started_ns, status)
+        report = build_report(folder.path)
+    console.print(f"results: {folder.path}  (report: {report.name}, rounds.csv, summary.json)")
+    return summary
+
+
+def _print_round(round_summary: dict[str, Any]) -> None:
+    console.print(round_table(round_summary))
+    generator = round_summary["generator"]
+    if not generator["kept_up"]:
+        console.print(f"[yellow]generator {generator['verdict']}[/yellow]")
+    if round_summary["slo_results"]:
+        console.print(slo_table(round_summary))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_friendly_errors
+def report(run_dir: Path) -> None:
+    """Rebuild a run's report.html and rounds.csv from its folder alone."""
+    if not (run_dir / "summary.json").is_file():
+        raise ConfigError(run_dir, "", "no summary.json: not a run folder")
+    path = build_report(run_dir)
+    console.print(f"wrote {path} and {run_dir / 'rounds.csv'}")
 
 
 @main.group()

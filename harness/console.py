@@ -50,6 +50,17 @@ def round_table(round_summary: dict[str, Any]) -> Table:
     return table
 
 
+def slo_table(round_summary: dict[str, Any]) -> Table:
+    table = Table(title=f"service-level objectives, round {round_summary['index']}", title_justify="left")
+    for column in ("scope", "objective", "limit", "measured", "verdict"):
+        table.add_column(column)
+    for verdict in round_summary["slo_results"]:
+        measured = "-" if verdict["measured"] is None else f"{verdict['measured']:.3f}"
+        state = "[green]met[/green]" if verdict["met"] else "[red]MISSED[/red]"
+        table.add_row(verdict["scope"], verdict["objective"], f"{verdict['limit']:g}", measured, state)
+    return table
+
+
 def playbook_table(result: PlaybookResult, roles: dict[str, str]) -> Table:
     table = Table(title=f"{result.playbook}", title_justify="left")
     for column in ("host", "role", "result", "ok", "changed", "detail"):
@@ -95,4 +106,5 @@ def progress_table(label: str, per_class: dict[str, tuple[int, int, int]], elaps
     return table
 
 
-__all__ = ["Live", "console", "error_console", "playbook_table", "progress_table", "round_table", "status_table"]
+__all__ = ["Live", "console", "error_console", "playbook_table", "progress_table", "round_table", "slo_table",
+           "status_table"]

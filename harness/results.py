@@ -16,6 +16,7 @@ from harness.benchmark import Benchmark
 from harness.inventory import Inventory
 from harness.loadgen.engine import RoundResult
 from harness.loadgen.metrics import ClassStats
+from harness.slo import evaluate, generator_verdict, slo_to_json
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFINITIONS = {
@@ -31,24 +32,29 @@ class RunFolder:
     run_id: str
     token: str
     path: Path
+    inventory: Inventory | None
+    endpoints: list[str]
 
     @classmethod
-    def create(cls, results_dir: Path, benchmark: Benchmark, inventory: Inventory) -> RunFolder:
+    def create(cls, results_dir: Path, benchmark: Benchmark, inventory: Inventory | None,
+               endpoints: list[str]) -> RunFolder:
         token = secrets.token_hex(4)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         run_id = f"{stamp}-{_safe(benchmark.name)}-{token}"
         path = results_dir / run_id
         path.mkdir(parents=True)
         shutil.copyfile(benchmark.path, path / "benchmark.yaml")
-        _copy_inventory(inventory, path / "inventory")
-        return cls(run_id, token, path)
+        if inventory is not None:
+            _copy_inventory(inventory, path / "inventory")
+        return cls(run_id, token, path, inventory, endpoints)
 
     @property
     def records_dir(self) -> Path:
         return self.path / "transactions"
 
-    def write_summary(self, benchmark: Benchmark, inventory: Inventory, rounds: list[RoundResult],
-                      started_ns: int, status: str) -> dict[str, Any]:
+    def write_summary(self, benchmark: Benchmark, rounds: list[RoundResult], started_ns: int,
+                      status: str) -> dict[str, Any]:
+        inventory = self.inventory
         summary = {
             "run_id": self.run_id,
             "status": status,
@@ -56,10 +62,11 @@ class RunFolder:
             "benchmark": {"name": benchmark.name, "description": benchmark.description,
                           "source": str(benchmark.path), "workers": benchmark.workers},
             "inventory": {
-                "source": str(inventory.path),
+                "source": str(inventory.path) if inventory else None,
                 "nodes": [{"name": n.name, "role": n.role, "endpoint": n.endpoint,
-                           "hardware_profile": n.hardware_profile} for n in inventory.nodes],
+                           "hardware_profile": n.hardware_profile} for n in inventory.nodes] if inventory else [],
             },
+            "endpoints": self.endpoints,
             "started_at": _iso(started_ns),
             "ended_at": _iso(time.time_ns()),
             "definitions": DEFINITIONS,
@@ -70,7 +77,8 @@ class RunFolder:
 
     def _round(self, result: RoundResult) -> dict[str, Any]:
         spec = result.spec
-        return {
+        total = result.total.summary()
+        entry = {
             "index": spec.index,
             "label": spec.label,
             "description": spec.description,
@@ -80,10 +88,15 @@ class RunFolder:
             "cos_mix": {s.slug: s.weight for s in spec.cos_mix},
             "started_at": _iso(result.started_ns),
             "duration_s": (result.ended_ns - result.started_ns) / 1e9,
+            "trim": spec.trim,
             "classes": {slug: stats.summary() for slug, stats in sorted(result.per_class.items(), key=_class_order)},
-            "total": result.total.summary(),
+            "total": total,
+            "generator": generator_verdict(total),
+            "slo": [slo_to_json(slo) for slo in spec.slos],
             "records": [str(p.relative_to(self.path)) for p in result.records],
         }
+        entry["slo_results"] = evaluate(entry)
+        return entry
 
 
 def _class_order(item: tuple[str, ClassStats]) -> int:

@@ -45,6 +45,9 @@ OutcomeCallback = Callable[[Outcome], None]
 class Connector(abc.ABC):
     """One connection from one worker to the system under test."""
 
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
     @abc.abstractmethod
     async def start(self, on_outcome: OutcomeCallback) -> None:
         """Connect; afterwards every submitted transaction ends in exactly one on_outcome call,

@@ -25,7 +25,7 @@ _STATUS = {
 
 class VdltConnector(Connector):
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
+        super().__init__(endpoint)
         self._channel: grpc.aio.Channel | None = None
         self._outbox: list[ledger_pb2.Transaction] = []
         self._wakeup = asyncio.Event()

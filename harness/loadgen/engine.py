@@ -66,7 +66,8 @@ class Engine:
         jobs = [
             WorkerJob(
                 run_token=self.run_token, round=spec, worker_index=w, worker_count=workers,
-                endpoint=self.endpoints[w % len(self.endpoints)], start_at_ns=start_at_ns,
+                endpoint=self.endpoints[w % len(self.endpoints)], connector=self.benchmark.connector,
+                start_at_ns=start_at_ns,
                 records_path=self.records_dir / f"round-{spec.index}-worker-{w}.csv.gz",
             )
             for w in range(workers)

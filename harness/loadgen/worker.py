@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.benchmark import RoundSpec
+from harness.connectors import CONNECTORS, Connector
 from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
-from harness.connectors.vdlt import VdltConnector
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.metrics import ClassStats
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
@@ -40,6 +40,7 @@ class WorkerJob:
     worker_index: int
     worker_count: int
     endpoint: str
+    connector: str
     start_at_ns: int
     records_path: Path
 
@@ -116,7 +117,7 @@ class _Worker:
     async def run(self) -> dict[str, dict[str, Any]]:
         job, spec = self.job, self.job.round
         workload = load_workload_module(spec.workload_module)
-        connector = VdltConnector(job.endpoint)
+        connector = CONNECTORS[job.connector](job.endpoint)
         await connector.start(self.on_outcome)
         workload.initialize_workload_module(job.worker_index, job.worker_count, spec.index,
                                             dict(spec.workload_arguments), connector, {})
@@ -139,7 +140,7 @@ class _Worker:
         w, n = self.job.worker_index, self.job.worker_count
         return total // n + (1 if w < total % n else 0)
 
-    async def _send_all(self, workload: Any, connector: VdltConnector) -> None:
+    async def _send_all(self, workload: Any, connector: Connector) -> None:
         job, spec = self.job, self.job.round
         context = ControllerContext(job.worker_index, job.worker_count, spec.index, spec.tx_number,
                                     spec.tx_duration_s, spec.base_dir)
@@ -185,7 +186,7 @@ class _Worker:
         finally:
             controller.finish()
 
-    def _send(self, workload: Any, connector: VdltConnector, index: int, intended: int, cos: int, source: str,
+    def _send(self, workload: Any, connector: Connector, index: int, intended: int, cos: int, source: str,
               offset: float, context: ControllerContext) -> None:
         spec = self.job.round
         request = workload.submit_transaction()
