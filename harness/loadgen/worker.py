@@ -8,8 +8,6 @@ then becomes a timeout, so a dead or stalled target never hangs a round.
 from __future__ import annotations
 
 import asyncio
-import csv
-import gzip
 import math
 import time
 from dataclasses import dataclass
@@ -22,11 +20,9 @@ from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.metrics import ClassStats
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
+from harness.loadgen.tx_log import SLUGS, TransactionLog
 from harness.loadgen.workload import load_workload_module
-from vdlt.cos import CosByte
 
-RECORD_COLUMNS = ("tx_id", "worker", "cos_asked", "class_asked", "cos_given", "class_given",
-                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason", "trimmed")
 PROGRESS_INTERVAL_S = 0.5
 # At high rates many transactions are due at once; yield to the event loop every so often so
 # receipts are read while the schedule is being caught up.
@@ -72,23 +68,18 @@ class _Worker:
         self.job = job
         spec = job.round
         self.timeout_ns = int(spec.timeout_s * 1e9)
-        self.stats = {share.slug: ClassStats() for share in spec.cos_mix}
-        # Column store: one list per field, indexed by the worker's transaction number.
-        self.ids: list[str] = []
-        self.cos_asked: list[int] = []
-        self.intended: list[int] = []
-        self.sent: list[int] = []
-        self.decided: list[int] = []
-        self.status: list[str] = []
-        self.cos_given: list[int] = []
-        self.nodes: list[str] = []
-        self.reasons: list[str] = []
-        self.trimmed: list[bool] = []
+        self.log = TransactionLog()
+        self.tx_prefix = f"{job.run_token}.{spec.index}.{job.worker_index}."
+        # Live counts per class for progress: (submitted, succeeded, failed), not trimmed ones only.
+        self.progress = {share.slug: [0, 0, 0] for share in spec.cos_mix}
         self.outstanding: dict[str, int] = {}
         self.all_answered = asyncio.Event()
         self.completion = asyncio.Event()
         self.completed = 0
         self.succeeded = 0
+
+    def tx_id(self, index: int) -> str:
+        return f"{self.tx_prefix}{index}"
 
     def on_outcome(self, outcome: Outcome) -> None:
         index = self.outstanding.pop(outcome.tx_id, None)
@@ -96,21 +87,21 @@ class _Worker:
             return  # already declared a timeout
         decided = time.time_ns()
         status = outcome.status
-        if decided - self.intended[index] > self.timeout_ns:
+        if decided - self.log.intended[index] > self.timeout_ns:
             status = TIMEOUT
-        self._finish(index, status, decided, outcome.cos_given, ";".join(outcome.execution_nodes), outcome.reason)
+        self._finish(index, status, decided, outcome.cos_given, outcome.execution_nodes, outcome.reason)
 
-    def _finish(self, index: int, status: str, decided: int, cos_given: int, nodes: str, reason: str) -> None:
-        self.decided[index] = decided
-        self.status[index] = status
-        self.cos_given[index] = cos_given
-        self.nodes[index] = nodes
-        self.reasons[index] = reason
+    def _finish(self, index: int, status: str, decided: int, cos_given: int, nodes: tuple[str, ...],
+                reason: str) -> None:
+        self.log.finish(index, status, decided, cos_given, nodes, reason)
         self.completed += 1
-        self.succeeded += status == CONFIRMED
+        counts = self.progress[SLUGS[self.log.cos_asked[index]]]
+        if status == CONFIRMED:
+            self.succeeded += 1
+            counts[1] += 1
+        else:
+            counts[2] += 1
         self.completion.set()
-        if not self.trimmed[index]:
-            self.stats[_slug(self.cos_asked[index])].record_outcome(status, self.intended[index], decided)
         if not self.outstanding:
             self.all_answered.set()
 
@@ -130,8 +121,11 @@ class _Worker:
             self._report_now()
             workload.cleanup_workload_module()
             await connector.stop()
-        self._write_records()
-        return {slug: stats.to_wire() for slug, stats in self.stats.items()}
+        self.log.write_csv(self.job.records_path, self.job.worker_index, self.tx_id)
+        stats = self.log.class_stats()
+        for share in spec.cos_mix:  # a class that sent nothing (all trimmed) still has a row
+            stats.setdefault(share.slug, ClassStats())
+        return {slug: s.to_wire() for slug, s in stats.items()}
 
     def _my_count(self) -> int | None:
         total = self.job.round.tx_number
@@ -190,30 +184,19 @@ class _Worker:
               offset: float, context: ControllerContext) -> None:
         spec = self.job.round
         request = workload.submit_transaction()
-        tx_id = f"{self.job.run_token}.{spec.index}.{self.job.worker_index}.{index}"
+        tx_id = f"{self.tx_prefix}{index}"
         trimmed = bool(spec.trim) and (
             context.global_index(index) < spec.trim if spec.tx_number is not None else offset < spec.trim)
-        sent = time.time_ns()
-        self.ids.append(tx_id)
-        self.cos_asked.append(cos)
-        self.intended.append(intended)
-        self.sent.append(sent)
-        self.decided.append(0)
-        self.status.append("")
-        self.cos_given.append(-1)
-        self.nodes.append("")
-        self.reasons.append("")
-        self.trimmed.append(trimmed)
+        self.log.add(cos, intended, time.time_ns(), trimmed)
+        self.progress[SLUGS[cos]][0] += 1
         self.outstanding[tx_id] = index
         self.all_answered.clear()
-        if not trimmed:
-            self.stats[_slug(cos)].record_sent(intended, sent)
         connector.submit(tx_id, cos, source, request)
 
     async def _await_outstanding(self) -> None:
         if not self.outstanding:
             return
-        deadline = max(self.intended[i] for i in self.outstanding.values()) + self.timeout_ns
+        deadline = max(self.log.intended[i] for i in self.outstanding.values()) + self.timeout_ns
         remaining = (deadline - time.time_ns()) / 1e9
         try:
             await asyncio.wait_for(self.all_answered.wait(), max(remaining, 0))
@@ -222,7 +205,7 @@ class _Worker:
         now = time.time_ns()
         for tx_id, index in list(self.outstanding.items()):
             del self.outstanding[tx_id]
-            self._finish(index, TIMEOUT, now, -1, "", f"no receipt within {self.job.round.timeout_s:g} s")
+            self._finish(index, TIMEOUT, now, -1, (), f"no receipt within {self.job.round.timeout_s:g} s")
 
     async def _report_progress(self) -> None:
         while True:
@@ -232,25 +215,5 @@ class _Worker:
     def _report_now(self) -> None:
         if _progress_queue is None:
             return
-        per_class = {slug: (s.submitted, s.succeeded, s.failed) for slug, s in self.stats.items()}
+        per_class = {slug: (c[0], c[1], c[2]) for slug, c in self.progress.items()}
         _progress_queue.put(WorkerProgress(self.job.round.index, self.job.worker_index, per_class))
-
-    def _write_records(self) -> None:
-        path = self.job.records_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(path, "wt", newline="", compresslevel=3) as handle:
-            writer = csv.writer(handle)
-            writer.writerow(RECORD_COLUMNS)
-            for i in range(len(self.ids)):
-                given = self.cos_given[i]
-                writer.writerow((self.ids[i], self.job.worker_index, self.cos_asked[i], _slug(self.cos_asked[i]),
-                                 given, _slug(given) if given >= 0 else "", self.intended[i], self.sent[i],
-                                 self.decided[i], self.status[i], self.nodes[i], self.reasons[i],
-                                 int(self.trimmed[i])))
-
-
-_SLUGS = [CosByte.parse(value).service_class.slug for value in range(256)]
-
-
-def _slug(cos: int) -> str:
-    return _SLUGS[cos]

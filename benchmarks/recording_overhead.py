@@ -1,0 +1,97 @@
+"""What recording costs the load generator: time per transaction and memory per million.
+
+Runs a worker's real bookkeeping (`_Worker._send` and `_Worker.on_outcome`: the per-transaction
+columns and live counts) for N transactions, against a baseline loop in the same run that does
+everything else a send needs (the workload call, the id, the connector call, the outcome object)
+without recording. The per-class HDR histograms are built from the columns when the round ends:
+that cost is reported on its own line, as it falls between rounds, not while sending. Memory is
+the growth of the process's resident set while recording, per million transactions.
+
+    .venv/bin/python benchmarks/recording_overhead.py [N]
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+from harness.benchmark import load_benchmark
+from harness.connectors.base import CONFIRMED, Outcome, Request
+from harness.loadgen.rate_control import ControllerContext
+from harness.loadgen.worker import WorkerJob, _Worker
+
+REQUEST = Request("kv", "put", {"key": "k", "value": 1})
+
+
+class NullWorkload:
+    def submit_transaction(self) -> Request:
+        return REQUEST
+
+
+class NullConnector:
+    def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
+        pass
+
+
+def make_worker(tmp: Path) -> _Worker:
+    path = tmp / "b.yaml"
+    module = Path(__file__).resolve().parent.parent / "workloads" / "modules" / "kv.py"
+    path.write_text(yaml.safe_dump({"test": {"workers": {"number": 1}, "rounds": [{
+        "label": "r", "txNumber": 1, "rateControl": {"type": "fixed-rate", "opts": {"tps": 1}},
+        "workload": {"module": str(module)}, "cos": {"fast-confirmation": 1, "best-effort": 1}}]}}))
+    spec = load_benchmark(path).rounds[0]
+    return _Worker(WorkerJob("bench", spec, 0, 1, "unused", "vdlt", time.time_ns(), tmp / "r.csv.gz"))
+
+
+def main(n: int) -> int:
+    workload, connector = NullWorkload(), NullConnector()
+    with tempfile.TemporaryDirectory() as tmp:
+        async def run() -> tuple[float, float, float]:
+            worker = make_worker(Path(tmp))
+            context = ControllerContext(0, 1, 0, n, None, Path(tmp))
+            cos_values = [s.cos.to_int() for s in worker.job.round.cos_mix]
+
+            # Baseline: what every send does anyway, without recording it.
+            started = time.perf_counter_ns()
+            for index in range(n):
+                request = workload.submit_transaction()
+                tx_id = f"bench.0.0.{index}"
+                connector.submit(tx_id, cos_values[index & 1], "s", request)
+                Outcome(f"bench.0.0.{index}", CONFIRMED, cos_values[index & 1], ("exec-0",))
+            baseline_ns = time.perf_counter_ns() - started
+
+            gc.collect()
+            rss_before = psutil.Process().memory_info().rss
+            now = time.time_ns()
+            started = time.perf_counter_ns()
+            for index in range(n):
+                worker._send(workload, connector, index, now, cos_values[index & 1], "s", 0.0, context)
+                worker.on_outcome(Outcome(f"bench.0.0.{index}", CONFIRMED, cos_values[index & 1], ("exec-0",)))
+            recorded_ns = time.perf_counter_ns() - started
+            gc.collect()
+            rss_after = psutil.Process().memory_info().rss
+            started = time.perf_counter_ns()
+            stats = worker.log.class_stats()
+            summary_ns = time.perf_counter_ns() - started
+            assert sum(s.succeeded for s in stats.values()) == n
+            return baseline_ns / n, recorded_ns / n, (rss_after - rss_before) / n * 1_000_000, summary_ns / n
+
+        baseline, recorded, memory, summary = asyncio.run(run())
+    print(f"transactions: {n:,}")
+    print(f"baseline send path:        {baseline:8.0f} ns per transaction")
+    print(f"with recording:            {recorded:8.0f} ns per transaction")
+    print(f"recording overhead:        {recorded - baseline:8.0f} ns per transaction "
+          f"({recorded / baseline:.1f}x the baseline)")
+    print(f"histograms at round end:   {summary:8.0f} ns per transaction (between rounds, not while sending)")
+    print(f"memory while recording:    {memory / 2**20:8.1f} MiB per million transactions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
