@@ -2,8 +2,9 @@
 
 Each call gets a fresh private data directory (ansible-runner otherwise re-reads env files an
 earlier run left behind), a short SSH control-path directory (ssh fails for every host when the
-socket path reaches 80 bytes), forks equal to the number of hosts, and an event handler that
-turns events into per-host progress and typed per-host results.
+socket path reaches 80 bytes), host-key checking switched back on (ansible-runner switches it
+off), pipelining, forks equal to the number of hosts, and an event handler that turns events
+into per-host progress and typed per-host results.
 """
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ class PlaybookResult:
     rc: int
     status: str
     hosts: dict[str, HostResult]
+    degraded: list[str] = field(default_factory=list)
+    """Hosts that failed or were unreachable while the action went on without them."""
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """ansible_facts per host, when the playbook gathered any."""
 
     @property
     def failed_hosts(self) -> list[HostResult]:
@@ -72,6 +77,7 @@ def run_playbook(
     on_task: TaskCallback | None = None,
 ) -> PlaybookResult:
     results: dict[str, HostResult] = {node.name: HostResult(node.name) for node in inventory.nodes}
+    facts: dict[str, dict[str, Any]] = {}
 
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
@@ -80,6 +86,8 @@ def run_playbook(
         if host and kind.startswith("runner_on_"):
             result = results.setdefault(host, HostResult(host))
             res = data.get("res") or {}
+            if kind == "runner_on_ok" and "ansible_facts" in res:
+                facts.setdefault(host, {}).update(res["ansible_facts"])
             if kind in _FAILED_EVENTS and not data.get("ignore_errors"):
                 result.messages.append(_message(data.get("task", ""), res))
             elif kind in _UNREACHABLE_EVENTS:
@@ -103,6 +111,12 @@ def run_playbook(
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        # One ssh round trip per task instead of several: most of an idempotent run's time.
+        "ANSIBLE_PIPELINING": "1",
+        # ansible-runner turns host-key checking off unless told otherwise; Ansible then passes
+        # StrictHostKeyChecking=no ahead of the inventory's own ssh options (ssh keeps the first
+        # value) and unknown keys are silently added to known_hosts.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
     try:
         runner = ansible_runner.run(
@@ -128,7 +142,7 @@ def run_playbook(
             # The playbook failed before any host ran (syntax, missing module): say why.
             stdout = runner.stdout.read() if runner.stdout else ""
             raise AnsibleError(f"{playbook} failed (rc={runner.rc}) before reaching any host:\n{stdout[-3000:]}")
-        return PlaybookResult(playbook, runner.rc, runner.status, results)
+        return PlaybookResult(playbook, runner.rc, runner.status, results, facts=facts)
     finally:
         shutil.rmtree(private_dir, ignore_errors=True)
         shutil.rmtree(control_path_dir, ignore_errors=True)
@@ -139,8 +153,15 @@ class AnsibleError(Exception):
 
 
 def _message(task: str, res: dict[str, Any]) -> str:
+    # A loop's own message is "All items completed": the cause is in the items.
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            res = item
+            break
     # A command's own stderr says more than Ansible's "non-zero return code".
     text = res.get("stderr") or res.get("module_stderr") or res.get("msg") or ""
     if isinstance(text, list):
         text = " ".join(map(str, text))
-    return f"{task}: {str(text).strip()[:500]}"
+    text = str(text).strip()
+    # The cause is usually at the end of a long output.
+    return f"{task}: {text if len(text) <= 500 else '...' + text[-500:]}"

@@ -1,7 +1,10 @@
 """`harness`: the command line over the controller's library."""
 from __future__ import annotations
 
+import fnmatch
 import functools
+import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,12 +16,14 @@ from rich.text import Text
 from harness import __version__, testbed
 from harness.ansible import AnsibleError, PlaybookResult
 from harness.benchmark import Benchmark, load_benchmark
-from harness.console import (Live, console, error_console, playbook_table, progress_table, round_table, slo_table,
-                             status_table)
+from harness.console import (Live, console, error_console, hardware_table, playbook_table, progress_table,
+                             round_table, slo_table, status_table)
 from harness.errors import ConfigError, HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.workload import WorkloadLoadError, load_workload_module
+from harness.hardware import profile_record
+from harness.remote_exec import run_on
 from harness.report import build_report
 from harness.results import DEFAULT_RESULTS_DIR, RunFolder
 from vdlt.ledger import verify_chain
@@ -50,7 +55,14 @@ def main() -> None:
     """Provision vDLT testbeds, run benchmark campaigns, collect and report results."""
 
 
-def _provision(action: str, inventory: Inventory) -> PlaybookResult:
+limit_option = click.option("--limit", metavar="PATTERN", default=None,
+                            help="Only the hosts matching this Ansible pattern.")
+max_fail_option = click.option("--max-fail", type=int, default=None, metavar="N",
+                               help="Stop with an error when more than N hosts fail (default: go on degraded).")
+
+
+def _act(action: str, inventory: Inventory, limit: str | None = None, max_fail: int | None = None,
+         extravars: dict[str, Any] | None = None) -> PlaybookResult:
     roles = {n.name: n.role for n in inventory.nodes}
     done: dict[str, int] = {}
 
@@ -59,35 +71,127 @@ def _provision(action: str, inventory: Inventory) -> PlaybookResult:
         live_status.update(f"{action}: {host}: {task} [{outcome}]  ({sum(done.values())} tasks done)")
 
     with console.status(f"{action}: starting ansible-runner") as live_status:
-        function = testbed.up if action == "up" else testbed.down
-        result = function(inventory, on_task=on_task)
+        if action == "up":
+            result = testbed.up(inventory, on_task=on_task, limit=limit, max_fail=max_fail)
+        else:
+            result = testbed.act(action, inventory, limit, max_fail, on_task, extravars)
     console.print(playbook_table(result, roles))
-    states = [h.state for h in result.hosts.values()]
+    states = [h.state for h in result.hosts.values() if h.ok or h.failed or h.unreachable or h.skipped]
     console.print(f"{action}: {len(states)} host(s): {states.count('ok')} ok, {states.count('changed')} changed, "
                   f"{states.count('failed')} failed, {states.count('unreachable')} unreachable")
+    if result.degraded:
+        console.print(f"[yellow]degraded, going on without: {', '.join(result.degraded)}[/yellow]")
+        for host in result.degraded:
+            outcome = result.hosts[host]
+            reason = " ".join("; ".join(outcome.messages).split())
+            console.print(Text(f"  {host}: {outcome.state}: {reason}"), soft_wrap=True)
     return result
 
 
 @main.command()
 @inventory_option
+@limit_option
+@max_fail_option
 @_friendly_errors
-def up(inventory_path: Path) -> None:
-    """Deploy and start the node agents of an inventory."""
+def provision(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
+    """Install the project on the nodes (a virtual environment from the controller's wheelhouse)."""
+    _act("provision", load_inventory(inventory_path), limit, max_fail)
+
+
+@main.command()
+@inventory_option
+@limit_option
+@max_fail_option
+@_friendly_errors
+def deploy(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
+    """Provision and configure the nodes without starting them."""
+    _act("deploy", load_inventory(inventory_path), limit, max_fail)
+
+
+@main.command()
+@inventory_option
+@limit_option
+@max_fail_option
+@_friendly_errors
+def up(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
+    """Provision, deploy and start the node agents of an inventory."""
     inventory = load_inventory(inventory_path)
-    _provision("up", inventory)
+    _act("up", inventory, limit, max_fail)
     console.print(status_table(testbed.check_all(inventory, with_state=True)))
 
 
 @main.command()
 @inventory_option
+@limit_option
 @_friendly_errors
-def down(inventory_path: Path) -> None:
-    """Stop every node agent of an inventory."""
+def down(inventory_path: Path, limit: str | None) -> None:
+    """Stop the node agents (their files stay)."""
     inventory = load_inventory(inventory_path)
-    _provision("down", inventory)
+    _act("down", inventory, limit)
     still = [h.node.name for h in testbed.check_all(inventory) if h.serving]
-    if still:
+    if still and limit is None:
         raise HarnessError(f"still serving after `down`: {', '.join(still)}")
+
+
+@main.command()
+@inventory_option
+@limit_option
+@_friendly_errors
+def teardown(inventory_path: Path, limit: str | None) -> None:
+    """Stop the agents and remove everything the harness installed or wrote on the nodes."""
+    _act("teardown", load_inventory(inventory_path), limit)
+
+
+@main.command()
+@inventory_option
+@click.option("--to", "target", type=click.Path(path_type=Path), default=Path("logs"), show_default=True,
+              help="Directory on this machine for the logs (one folder per host).")
+@limit_option
+@_friendly_errors
+def logs(inventory_path: Path, target: Path, limit: str | None) -> None:
+    """Fetch every node agent's log."""
+    _act("logs", load_inventory(inventory_path), limit, extravars={"harness_logs_dir": str(target.resolve())})
+    console.print(f"logs in {target}/")
+
+
+@main.command()
+@inventory_option
+@limit_option
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@_friendly_errors
+def facts(inventory_path: Path, limit: str | None, as_json: bool) -> None:
+    """Gather each node's hardware facts and print its hardware profile record."""
+    inventory = load_inventory(inventory_path)
+    records = gather_hardware(inventory, limit)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+    else:
+        console.print(hardware_table(records))
+
+
+def gather_hardware(inventory: Inventory, limit: str | None = None, quiet: bool = False) -> list[dict[str, Any]]:
+    result = testbed.act("facts", inventory, limit) if quiet else _act("facts", inventory, limit)
+    labels = {n.name: n.hardware_profile for n in inventory.nodes}
+    return [profile_record(host, labels.get(host, "unknown"), host_facts) for host, host_facts in sorted(result.facts.items())]
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@inventory_option
+@limit_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@_friendly_errors
+def exec_command(inventory_path: Path, limit: str | None, command: tuple[str, ...]) -> None:
+    """Run an ad-hoc command on the hosts over SSH: harness exec -i INV -- CMD ARGS."""
+    inventory = load_inventory(inventory_path)
+    nodes = [n for n in inventory.nodes if limit is None or fnmatch.fnmatch(n.name, limit) or n.role == limit]
+    results = run_on(nodes, shlex.join(command))
+    for result in results:
+        code = "unreachable" if result.exit_code is None else f"exit {result.exit_code}"
+        console.print(f"[bold]{result.node}[/bold] ({code})", highlight=False)
+        for line in (result.stdout + result.stderr).rstrip().splitlines():
+            console.print(f"  {line}", highlight=False, markup=False)
+    if any(r.exit_code != 0 for r in results):
+        sys.exit(1)
 
 
 @main.command()
@@ -129,13 +233,16 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
 
     started_here = False
     if not testbed.is_up(inventory):
-        _provision("up", inventory)
+        _act("up", inventory)
         started_here = True
     try:
-        summary = _run_benchmark(benchmark, inventory, results_dir, [n.endpoint for n in inventory.by_role("control")])
+        with console.status("gathering hardware facts"):
+            hardware = gather_hardware(inventory, quiet=True)
+        summary = _run_benchmark(benchmark, inventory, results_dir, [n.endpoint for n in inventory.by_role("control")],
+                                 hardware)
     finally:
         if started_here and not keep_up:
-            _provision("down", inventory)
+            _act("down", inventory)
     _exit_on_missed_slos(summary)
 
 
@@ -159,8 +266,10 @@ SLO_MISSED_EXIT = 4
 
 
 def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_dir: Path,
-                   endpoints: list[str]) -> dict[str, Any]:
+                   endpoints: list[str], hardware: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     folder = RunFolder.create(results_dir, benchmark, inventory, endpoints)
+    if hardware is not None:
+        (folder.path / "hardware.json").write_text(json.dumps(hardware, indent=2) + "\n")
     console.print(f"run [bold]{folder.run_id}[/bold]: {len(benchmark.rounds)} round(s), "
                   f"{benchmark.workers} worker(s) → {folder.path}")
     started_ns = time.time_ns()

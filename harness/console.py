@@ -61,6 +61,20 @@ def slo_table(round_summary: dict[str, Any]) -> Table:
     return table
 
 
+def hardware_table(records: list[dict[str, Any]]) -> Table:
+    table = Table(title="hardware profiles", title_justify="left")
+    for column in ("node", "profile", "arch", "cpu", "cores/threads", "memory", "disks", "NICs", "system"):
+        table.add_column(column)
+    for r in records:
+        disks = ", ".join(f"{n} {d['size']}{' (HDD)' if d['rotational'] else ''}" for n, d in r["disks"].items())
+        nics = ", ".join(f"{n}{' ' + str(i['speed_mbps']) + 'Mb/s' if i.get('speed_mbps') else ''}"
+                         for n, i in r["interfaces"].items())
+        system = " ".join(str(v) for v in (r["system_vendor"], r["product_name"]) if v) or "-"
+        table.add_row(r["node"], r["hardware_profile"], str(r["architecture"]), str(r["cpu_model"] or "-"),
+                      f"{r['cpu_cores']}/{r['cpu_threads']}", f"{r['memory_mb']} MB", disks or "-", nics or "-", system)
+    return table
+
+
 def playbook_table(result: PlaybookResult, roles: dict[str, str]) -> Table:
     table = Table(title=f"{result.playbook}", title_justify="left")
     for column in ("host", "role", "result", "ok", "changed", "detail"):
@@ -106,5 +120,5 @@ def progress_table(label: str, per_class: dict[str, tuple[int, int, int]], elaps
     return table
 
 
-__all__ = ["Live", "console", "error_console", "playbook_table", "progress_table", "round_table", "slo_table",
+__all__ = ["Live", "console", "error_console", "hardware_table", "playbook_table", "progress_table", "round_table", "slo_table",
            "status_table"]

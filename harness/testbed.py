@@ -5,12 +5,14 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness import wheelhouse
 from harness.ansible import PlaybookResult, TaskCallback, run_playbook
 from harness.errors import HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, Node
@@ -52,27 +54,71 @@ def is_up(inventory: Inventory) -> bool:
     return all(h.serving for h in check_all(inventory))
 
 
-def up(inventory: Inventory, on_task: TaskCallback | None = None) -> PlaybookResult:
-    result = run_playbook("up.yml", inventory, on_task=on_task)
-    _raise_for_failures(result, "up")
-    not_serving = [h for h in check_all(inventory) if not h.serving and h.node.role in ("control", "execution")]
+ACTIONS = {
+    "provision": "provision.yml", "deploy": "deploy.yml", "up": "up.yml", "down": "down.yml",
+    "status": "status.yml", "logs": "logs.yml", "teardown": "teardown.yml", "facts": "facts.yml",
+}
+
+
+def needs_wheelhouse(inventory: Inventory) -> bool:
+    return any(n.variables.get("vdlt_install_mode", "wheel") == "wheel" for n in inventory.nodes)
+
+
+def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) -> dict[str, Any]:
+    extravars = dict(extra or {})
+    if action in ("provision", "deploy", "up") and needs_wheelhouse(inventory):
+        cache = wheelhouse.build()
+        extravars.update(
+            harness_wheelhouse=str(cache),
+            harness_project_wheel=wheelhouse.project_wheel(cache).name,
+            harness_project_digest=wheelhouse.source_digest(),
+            harness_node_requirements=wheelhouse.requirements(),
+        )
+    return extravars
+
+
+def act(action: str, inventory: Inventory, limit: str | None = None, max_fail: int | None = None,
+        on_task: TaskCallback | None = None, extravars: dict[str, Any] | None = None) -> PlaybookResult:
+    """Runs one testbed action's playbook. A host that fails or is unreachable is reported and
+    left degraded, unless a testbed role would be left without a working node or more than
+    ``max_fail`` hosts failed."""
+    result = run_playbook(ACTIONS[action], inventory, _extravars(action, inventory, extravars), limit=limit,
+                          on_task=on_task)
+    failed = {h.host for h in result.failed_hosts}
+    if not failed:
+        return result
+    lines = "\n".join(f"  {h.host}: {h.state}: {'; '.join(h.messages) or 'see the ansible output'}"
+                      for h in result.failed_hosts)
+    if max_fail is not None and len(failed) > max_fail:
+        raise TestbedError(f"`{action}` failed on {len(failed)} host(s), more than --max-fail {max_fail}:\n{lines}")
+    if action in ("up", "deploy", "provision"):
+        targeted = {h for h in result.hosts if result.hosts[h].ok or h in failed}
+        for role in ("control", "execution"):
+            members = {n.name for n in inventory.by_role(role)} & targeted
+            if members and members <= failed:
+                raise TestbedError(f"`{action}` left no working {role} node:\n{lines}")
+    result.degraded = sorted(failed)
+    return result
+
+
+def up(inventory: Inventory, on_task: TaskCallback | None = None, limit: str | None = None,
+       max_fail: int | None = None) -> PlaybookResult:
+    result = act("up", inventory, limit, max_fail, on_task)
+    not_serving = [h for h in check_all(inventory) if not h.serving and h.node.role in ("control", "execution")
+                   and h.node.name not in result.degraded and _selected(h.node, result)]
     if not_serving:
         names = ", ".join(f"{h.node.name} ({h.detail})" for h in not_serving)
         raise TestbedError(f"after `up`, these nodes do not serve: {names}")
     return result
 
 
-def down(inventory: Inventory, on_task: TaskCallback | None = None) -> PlaybookResult:
-    result = run_playbook("down.yml", inventory, on_task=on_task)
-    _raise_for_failures(result, "down")
-    return result
+def _selected(node: Node, result: PlaybookResult) -> bool:
+    outcome = result.hosts.get(node.name)
+    return outcome is not None and (outcome.ok > 0 or outcome.failed > 0 or outcome.unreachable)
 
 
-def _raise_for_failures(result: PlaybookResult, action: str) -> None:
-    failed = result.failed_hosts
-    if failed:
-        lines = [f"  {h.host}: {h.state}: {'; '.join(h.messages) or 'see ansible output'}" for h in failed]
-        raise TestbedError(f"`{action}` failed on {len(failed)} host(s):\n" + "\n".join(lines))
+def down(inventory: Inventory, on_task: TaskCallback | None = None, limit: str | None = None) -> PlaybookResult:
+    return act("down", inventory, limit, None, on_task)
 
 
 def free_port() -> int:

@@ -29,14 +29,27 @@ def _paths(config: NodeConfig) -> tuple[Path, Path]:
     return config.data_dir / "agent.pid", config.data_dir / "agent.log"
 
 
-def running_pid(pid_file: Path) -> int | None:
-    """The pid in the file if that process is alive and is one of our agents."""
+def _serves(pid: int, config_path: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"node_agent" in cmdline and b"serve" in cmdline and str(config_path).encode() in cmdline
+
+
+def running_pid(pid_file: Path, config_path: Path) -> int | None:
+    """Our agent for this configuration: from the pid file, or, when the file was lost, by
+    looking for the process that serves this configuration."""
     try:
         pid = int(pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if _serves(pid, config_path):
+            return pid
     except (OSError, ValueError):
-        return None
-    return pid if b"node_agent" in cmdline and b"serve" in cmdline else None
+        pass
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _serves(int(entry.name), config_path):
+            return int(entry.name)
+    return None
 
 
 def is_serving(address: str, timeout_s: float = 1.0) -> bool:
@@ -51,7 +64,7 @@ def is_serving(address: str, timeout_s: float = 1.0) -> bool:
 def start(config_path: Path, config: NodeConfig) -> dict:
     pid_file, log_file = _paths(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    pid = running_pid(pid_file)
+    pid = running_pid(pid_file, config_path)
     if pid is not None:
         return {"changed": False, "pid": pid, "node_id": config.node_id}
     with open(log_file, "ab") as log:
@@ -75,9 +88,9 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     raise RuntimeError(f"agent {config.node_id} did not serve on {config.listen} within {START_TIMEOUT_S:g} s")
 
 
-def stop(config: NodeConfig) -> dict:
+def stop(config_path: Path, config: NodeConfig) -> dict:
     pid_file, _ = _paths(config)
-    pid = running_pid(pid_file)
+    pid = running_pid(pid_file, config_path)
     pid_file.unlink(missing_ok=True)
     if pid is None:
         return {"changed": False, "node_id": config.node_id}
@@ -113,9 +126,9 @@ def _alive(pid: int) -> bool:
     return status != "Z"
 
 
-def status(config: NodeConfig) -> dict:
+def status(config_path: Path, config: NodeConfig) -> dict:
     pid_file, _ = _paths(config)
-    pid = running_pid(pid_file)
+    pid = running_pid(pid_file, config_path)
     return {"changed": False, "pid": pid, "node_id": config.node_id,
             "serving": pid is not None and is_serving(config.listen)}
 
@@ -137,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config))
         return 0
     try:
-        outcome = {"start": lambda: start(args.config.resolve(), config), "stop": lambda: stop(config),
-                   "status": lambda: status(config)}[args.command]()
+        config_path = args.config.resolve()
+        outcome = {"start": lambda: start(config_path, config), "stop": lambda: stop(config_path, config),
+                   "status": lambda: status(config_path, config)}[args.command]()
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 1

@@ -1,0 +1,70 @@
+"""What a node installs, built on the controller: the project's wheel and its runtime dependencies.
+
+Nodes have no registry access (namespace hosts have no route out; lab machines often have none),
+so the controller fills a directory with wheels and the bootstrap role installs from it with
+``--no-index``. Only what the node agent and vdlt import is shipped, at the versions the
+controller runs. The directory is cached under ``.cache/wheelhouse/``; the project's wheel is
+rebuilt when its sources change (its file name carries a digest of them).
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CACHE = PROJECT_ROOT / ".cache" / "wheelhouse"
+NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml")
+
+
+def source_digest() -> str:
+    digest = hashlib.sha256()
+    for package in ("harness", "node_agent", "vdlt"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(path.read_bytes())
+    digest.update((PROJECT_ROOT / "pyproject.toml").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def requirements() -> list[str]:
+    return [f"{name}=={version(name)}" for name in NODE_REQUIREMENTS]
+
+
+def build(cache: Path = CACHE) -> Path:
+    """The wheelhouse directory, (re)built as needed: ``project/`` holds our wheel, ``deps/`` the rest."""
+    deps, project = cache / "deps", cache / "project"
+    stamp = deps / ".requirements"
+    wanted = "\n".join(requirements())
+    if not stamp.exists() or stamp.read_text() != wanted:
+        shutil.rmtree(deps, ignore_errors=True)
+        deps.mkdir(parents=True)
+        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
+        stamp.write_text(wanted)
+    digest = source_digest()
+    if not (project / f".source-{digest}").exists():
+        shutil.rmtree(project, ignore_errors=True)
+        project.mkdir(parents=True)
+        _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(project), str(PROJECT_ROOT))
+        (project / f".source-{digest}").touch()
+    return cache
+
+
+def project_wheel(cache: Path = CACHE) -> Path:
+    wheels = sorted((cache / "project").glob("*.whl"))
+    if len(wheels) != 1:
+        raise HarnessError(f"expected one project wheel in {cache / 'project'}, found {len(wheels)}")
+    return wheels[0]
+
+
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HarnessError(f"building the node wheelhouse failed: pip {args[0]}: {result.stderr.strip()[-2000:]}")

@@ -1,0 +1,130 @@
+"""Three SSH hosts in network namespaces, provisioned by the real playbooks over SSH.
+
+Runs in file order on one testbed: deploy (twice: the second changes nothing), up, status and
+facts, a benchmark across the hosts, exec, down, teardown; then a host that is unreachable and
+one whose key is unknown.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from harness import netns
+from tests.conftest import REPO, harness
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(netns.SSHD).exists(),
+                                reason="needs root and openssh-server (scripts/install-system-packages)")
+
+
+@pytest.fixture(scope="module")
+def testbed() -> Iterator[netns.NetnsTestbed]:
+    created = netns.create(3, profiles=["netns-large", "netns-small", "netns-small"])
+    yield created
+    netns.destroy(created.run_id)
+    assert created.run_id not in netns.list_testbeds()
+
+
+def inv(testbed: netns.NetnsTestbed) -> str:
+    return str(testbed.inventory)
+
+
+def agents(testbed: netns.NetnsTestbed) -> list[psutil.Process]:
+    names = [h.name for h in testbed.hosts]
+    return [p for p in psutil.process_iter(["cmdline"])
+            if any(f"/var/lib/vdlt/{name}/node.yaml" in " ".join(p.info["cmdline"] or []) for name in names)]
+
+
+def summary_line(output: str, action: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(f"{action}: "))
+
+
+def test_deploy_is_idempotent(testbed: netns.NetnsTestbed) -> None:
+    first = harness("deploy", "-i", inv(testbed))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert summary_line(first.stdout, "deploy") == "deploy: 3 host(s): 0 ok, 3 changed, 0 failed, 0 unreachable"
+    second = harness("deploy", "-i", inv(testbed))
+    assert summary_line(second.stdout, "deploy") == "deploy: 3 host(s): 3 ok, 0 changed, 0 failed, 0 unreachable"
+
+
+def test_up_status_and_facts(testbed: netns.NetnsTestbed) -> None:
+    up = harness("up", "-i", inv(testbed))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert len(agents(testbed)) == 3
+    status = harness("status", "-i", inv(testbed))
+    assert status.returncode == 0 and status.stdout.count("serving") == 3
+    facts = harness("facts", "-i", inv(testbed), "--json")
+    assert facts.returncode == 0, facts.stderr
+    records = json.loads(facts.stdout[facts.stdout.index("["):])
+    assert {r["node"] for r in records} == {h.name for h in testbed.hosts}
+    assert {r["hardware_profile"] for r in records} == {"netns-large", "netns-small"}
+    for record in records:
+        assert record["architecture"] and record["cpu_threads"] == os.cpu_count() and record["memory_mb"] > 0
+        assert "eth0" in record["interfaces"]
+
+
+def test_benchmark_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    result = harness("run", str(REPO / "workloads" / "benchmarks" / "quickstart.yaml"), "-i", inv(testbed),
+                     "--results-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rounds"][0]["total"]["succeeded"] == 600
+    hardware = json.loads((run_dir / "hardware.json").read_text())
+    assert {r["node"] for r in hardware} == {h.name for h in testbed.hosts}
+
+
+def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:
+    result = harness("exec", "-i", inv(testbed), "--", "hostname")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in testbed.hosts:
+        assert f"{host.name} (exit 0)" in result.stdout and f"  {host.name}" in result.stdout
+
+
+def test_down_and_teardown_leave_nothing(testbed: netns.NetnsTestbed) -> None:
+    down = harness("down", "-i", inv(testbed))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert agents(testbed) == []
+    teardown = harness("teardown", "-i", inv(testbed))
+    assert teardown.returncode == 0, teardown.stdout + teardown.stderr
+    for host in testbed.hosts:
+        leftovers = [p for sub in ("opt", "var") for p in (Path(host.directory) / sub).rglob("*")]
+        assert leftovers == [], leftovers
+
+
+def test_unreachable_host_is_reported_and_the_rest_goes_on(testbed: netns.NetnsTestbed) -> None:
+    dead = testbed.hosts[2]
+    subprocess.run(["ip", "-n", dead.namespace, "link", "set", "eth0", "down"], check=True)
+    try:
+        up = harness("up", "-i", inv(testbed))
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "1 unreachable" in summary_line(up.stdout, "up")
+        assert f"degraded, going on without: {dead.name}" in up.stdout
+        strict = harness("up", "-i", inv(testbed), "--max-fail", "0")
+        assert strict.returncode != 0 and "more than --max-fail 0" in strict.stderr
+    finally:
+        subprocess.run(["ip", "-n", dead.namespace, "link", "set", "eth0", "up"], check=True)
+        harness("teardown", "-i", inv(testbed))
+
+
+def test_unknown_host_key_is_refused(testbed: netns.NetnsTestbed) -> None:
+    stranger = testbed.hosts[1]
+    original = testbed.known_hosts.read_text()
+    testbed.known_hosts.write_text("".join(line for line in original.splitlines(keepends=True)
+                                           if not line.startswith(stranger.address + " ")))
+    try:
+        ansible = harness("deploy", "-i", inv(testbed))
+        assert ansible.returncode == 0, ansible.stdout + ansible.stderr
+        assert "1 unreachable" in summary_line(ansible.stdout, "deploy")
+        assert f"{stranger.name}: unreachable: " in ansible.stdout
+        assert "Host key verification failed" in ansible.stdout
+        assert testbed.known_hosts.read_text().count("\n") == 2  # nothing was added behind our back
+        fabric = harness("exec", "-i", inv(testbed), "--limit", stranger.name, "--", "true")
+        assert fabric.returncode == 1 and "unreachable" in fabric.stdout and "not found in known_hosts" in fabric.stdout
+    finally:
+        testbed.known_hosts.write_text(original)
