@@ -67,11 +67,12 @@ def needs_wheelhouse(inventory: Inventory) -> bool:
 def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) -> dict[str, Any]:
     extravars = dict(extra or {})
     if action in ("provision", "deploy", "up") and needs_wheelhouse(inventory):
-        cache = wheelhouse.build()
+        path, digest = wheelhouse.bundle()
         extravars.update(
-            harness_wheelhouse=str(cache),
-            harness_project_wheel=wheelhouse.project_wheel(cache).name,
-            harness_project_digest=wheelhouse.source_digest(),
+            harness_bundle=str(path),
+            harness_bundle_digest=digest,
+            harness_project_wheel=wheelhouse.project_wheel().name,
+            harness_installer_wheel=wheelhouse.installer_wheel().name,
             harness_node_requirements=wheelhouse.requirements(),
         )
     return extravars

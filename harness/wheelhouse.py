@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tarfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,15 +38,21 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in NODE_REQUIREMENTS]
 
 
+def installer() -> str:
+    """The pip that installs on the nodes, shipped as a wheel and run from it: the nodes' virtual
+    environments are made without pip (ensurepip is most of a first install's CPU time)."""
+    return f"pip=={version('pip')}"
+
+
 def build(cache: Path = CACHE) -> Path:
     """The wheelhouse directory, (re)built as needed: ``project/`` holds our wheel, ``deps/`` the rest."""
     deps, project = cache / "deps", cache / "project"
     stamp = deps / ".requirements"
-    wanted = "\n".join(requirements())
+    wanted = "\n".join([*requirements(), installer()])
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(deps, ignore_errors=True)
         deps.mkdir(parents=True)
-        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
+        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements(), installer())
         stamp.write_text(wanted)
     digest = source_digest()
     if not (project / f".source-{digest}").exists():
@@ -54,6 +61,31 @@ def build(cache: Path = CACHE) -> Path:
         _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(project), str(PROJECT_ROOT))
         (project / f".source-{digest}").touch()
     return cache
+
+
+def bundle(cache: Path = CACHE) -> tuple[Path, str]:
+    """One tar file with every wheel a node installs, named by its contents' digest: a node
+    copies one file and installs only when the digest changed."""
+    build(cache)
+    wheels = sorted([*(cache / "deps").glob("*.whl"), *(cache / "project").glob("*.whl")])
+    digest = hashlib.sha256()
+    digest.update("\n".join([*requirements(), installer()]).encode())
+    digest.update(source_digest().encode())
+    name = digest.hexdigest()[:16]
+    path = cache / f"node-bundle-{name}.tar"
+    if not path.exists():
+        for old in cache.glob("node-bundle-*.tar"):
+            old.unlink()
+        partial = path.with_suffix(".partial")
+        with tarfile.open(partial, "w") as tar:
+            for wheel in wheels:
+                tar.add(wheel, arcname=wheel.name)
+        partial.replace(path)
+    return path, name
+
+
+def installer_wheel(cache: Path = CACHE) -> Path:
+    return next((cache / "deps").glob("pip-*.whl"))
 
 
 def project_wheel(cache: Path = CACHE) -> Path:
