@@ -90,6 +90,7 @@ class Benchmark:
     rounds: tuple[RoundSpec, ...]
     document: YamlDocument = field(repr=False, compare=False)
     connector: str = "vdlt"
+    worker_type: str = "local"
 
 
 def load_benchmark(path: Path | str) -> Benchmark:
@@ -98,8 +99,9 @@ def load_benchmark(path: Path | str) -> Benchmark:
     test = _mapping(doc, ("test",), _need(doc, (), root, "test"), TEST_KEYS)
     workers = _mapping(doc, ("test", "workers"), test.get("workers", {}), WORKER_KEYS)
     worker_type = workers.get("type", "local")
-    if worker_type != "local":
-        raise doc.error(("test", "workers", "type"), f"only 'local' workers are supported, got {worker_type!r}")
+    if worker_type not in ("local", "remote"):
+        raise doc.error(("test", "workers", "type"), f"must be local (processes here) or remote (the inventory's "
+                                                     f"client nodes), got {worker_type!r}")
     number = workers.get("number", 1)
     if number == "auto":
         number = os.cpu_count() or 1
@@ -125,6 +127,7 @@ def load_benchmark(path: Path | str) -> Benchmark:
         rounds=rounds,
         document=doc,
         connector=connector,
+        worker_type=worker_type,
     )
 
 

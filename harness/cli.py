@@ -21,6 +21,7 @@ from harness.console import (Live, console, error_console, hardware_table, playb
 from harness.errors import ConfigError, HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
+from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.workload import WorkloadLoadError, load_workload_module
 from harness.hardware import profile_record
 from harness.remote_exec import run_on
@@ -230,6 +231,9 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
         _exit_on_missed_slos(_run_benchmark(benchmark, None, results_dir, list(endpoints)))
         return
     inventory = load_inventory(inventory_path)
+    if benchmark.worker_type == "remote" and not inventory.by_role("client"):
+        raise benchmark.document.error(("test", "workers", "type"),
+                                       f"remote workers need hosts in the 'client' group of {inventory.hosts_file}")
 
     started_here = False
     if not testbed.is_up(inventory):
@@ -275,8 +279,9 @@ def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_di
     started_ns = time.time_ns()
     results: list[RoundResult] = []
     status = "interrupted"
+    remote = RemoteWorkers(inventory.by_role("client")) if benchmark.worker_type == "remote" and inventory else None
     try:
-        with Engine(benchmark, endpoints, folder.token, folder.records_dir) as engine:
+        with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote) as engine:
             for spec in benchmark.rounds:
                 round_started = time.monotonic()
                 with Live(progress_table(spec.label, {}, 0.0), console=console, transient=True) as live:

@@ -105,7 +105,7 @@ def act(action: str, inventory: Inventory, limit: str | None = None, max_fail: i
 def up(inventory: Inventory, on_task: TaskCallback | None = None, limit: str | None = None,
        max_fail: int | None = None) -> PlaybookResult:
     result = act("up", inventory, limit, max_fail, on_task)
-    not_serving = [h for h in check_all(inventory) if not h.serving and h.node.role in ("control", "execution")
+    not_serving = [h for h in check_all(inventory) if not h.serving
                    and h.node.name not in result.degraded and _selected(h.node, result)]
     if not_serving:
         names = ", ".join(f"{h.node.name} ({h.detail})" for h in not_serving)

@@ -20,7 +20,8 @@ from harness.errors import HarnessError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE = PROJECT_ROOT / ".cache" / "wheelhouse"
-NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml")
+# hdrhistogram is for client nodes, which run load workers.
+NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml", "hdrhistogram")
 
 
 def source_digest() -> str:

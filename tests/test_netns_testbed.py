@@ -1,8 +1,9 @@
 """Three SSH hosts in network namespaces, provisioned by the real playbooks over SSH.
 
-Runs in file order on one testbed: deploy (twice: the second changes nothing), up, status and
-facts, a benchmark across the hosts, exec, down, teardown; then a host that is unreachable and
-one whose key is unknown.
+Runs in file order on one testbed of four hosts (control, two execution, one client): deploy
+(twice: the second changes nothing), up, status and facts, a benchmark across the hosts with its
+load workers on the client host, exec, down, teardown; then a host that is unreachable and one
+whose key is unknown.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(netns.SSHD).exists
 
 @pytest.fixture(scope="module")
 def testbed() -> Iterator[netns.NetnsTestbed]:
-    created = netns.create(3, profiles=["netns-large", "netns-small", "netns-small"])
+    created = netns.create(4, roles=["control", "execution", "execution", "client"],
+                           profiles=["netns-large", "netns-small", "netns-small", "netns-small"])
     yield created
     netns.destroy(created.run_id)
     assert created.run_id not in netns.list_testbeds()
@@ -47,17 +49,17 @@ def summary_line(output: str, action: str) -> str:
 def test_deploy_is_idempotent(testbed: netns.NetnsTestbed) -> None:
     first = harness("deploy", "-i", inv(testbed))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert summary_line(first.stdout, "deploy") == "deploy: 3 host(s): 0 ok, 3 changed, 0 failed, 0 unreachable"
+    assert summary_line(first.stdout, "deploy") == "deploy: 4 host(s): 0 ok, 4 changed, 0 failed, 0 unreachable"
     second = harness("deploy", "-i", inv(testbed))
-    assert summary_line(second.stdout, "deploy") == "deploy: 3 host(s): 3 ok, 0 changed, 0 failed, 0 unreachable"
+    assert summary_line(second.stdout, "deploy") == "deploy: 4 host(s): 4 ok, 0 changed, 0 failed, 0 unreachable"
 
 
 def test_up_status_and_facts(testbed: netns.NetnsTestbed) -> None:
     up = harness("up", "-i", inv(testbed))
     assert up.returncode == 0, up.stdout + up.stderr
-    assert len(agents(testbed)) == 3
+    assert len(agents(testbed)) == 4
     status = harness("status", "-i", inv(testbed))
-    assert status.returncode == 0 and status.stdout.count("serving") == 3
+    assert status.returncode == 0 and status.stdout.count("serving") == 4
     facts = harness("facts", "-i", inv(testbed), "--json")
     assert facts.returncode == 0, facts.stderr
     records = json.loads(facts.stdout[facts.stdout.index("["):])
@@ -77,6 +79,32 @@ def test_benchmark_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path)
     assert summary["rounds"][0]["total"]["succeeded"] == 600
     hardware = json.loads((run_dir / "hardware.json").read_text())
     assert {r["node"] for r in hardware} == {h.name for h in testbed.hosts}
+
+
+def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    client = testbed.hosts[3]
+    benchmark = tmp_path / "remote.yaml"
+    benchmark.write_text(f"""
+test:
+  name: remote-workers
+  workers: {{type: remote, number: 2}}
+  rounds:
+    - label: remote
+      txNumber: 200
+      rateControl: {{type: fixed-rate, opts: {{tps: 100}}}}
+      workload: {{module: {REPO / "workloads" / "modules" / "kv.py"}}}
+      cos: {{fast-confirmation: 1, best-effort: 1}}
+""")
+    result = harness("run", str(benchmark), "-i", inv(testbed), "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "results").iterdir()
+    from harness.records import round_records
+
+    records = round_records(run_dir, 0)
+    assert len(records) == 200 and {r.status for r in records} == {"confirmed"}
+    assert {r.worker for r in records} == {0, 1}
+    # The workers ran on the client host and cleaned up after themselves.
+    assert list((Path(client.directory) / "var").rglob("records.csv.gz")) == []
 
 
 def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:
@@ -115,15 +143,15 @@ def test_unreachable_host_is_reported_and_the_rest_goes_on(testbed: netns.NetnsT
 def test_unknown_host_key_is_refused(testbed: netns.NetnsTestbed) -> None:
     stranger = testbed.hosts[1]
     original = testbed.known_hosts.read_text()
-    testbed.known_hosts.write_text("".join(line for line in original.splitlines(keepends=True)
-                                           if not line.startswith(stranger.address + " ")))
+    without = "".join(line for line in original.splitlines(keepends=True) if not line.startswith(stranger.address + " "))
+    testbed.known_hosts.write_text(without)
     try:
         ansible = harness("deploy", "-i", inv(testbed))
         assert ansible.returncode == 0, ansible.stdout + ansible.stderr
         assert "1 unreachable" in summary_line(ansible.stdout, "deploy")
         assert f"{stranger.name}: unreachable: " in ansible.stdout
         assert "Host key verification failed" in ansible.stdout
-        assert testbed.known_hosts.read_text().count("\n") == 2  # nothing was added behind our back
+        assert testbed.known_hosts.read_text() == without  # nothing was added behind our back
         fabric = harness("exec", "-i", inv(testbed), "--limit", stranger.name, "--", "true")
         assert fabric.returncode == 1 and "unreachable" in fabric.stdout and "not found in known_hosts" in fabric.stdout
     finally:

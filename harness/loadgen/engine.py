@@ -1,6 +1,7 @@
 """Runs a benchmark's rounds: worker processes, a common start instant, merged statistics."""
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import queue
 import time
@@ -11,11 +12,13 @@ from typing import Callable
 
 from harness.benchmark import Benchmark, RoundSpec
 from harness.loadgen.metrics import ClassStats
+from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.worker import WorkerJob, WorkerProgress, init_worker_process, run_worker
 
 # Workers start together this long after the round is handed out, so process start-up and
 # connection set-up do not count as generator lag.
 START_LEAD_S = 0.5
+REMOTE_START_LEAD_S = 3.0
 
 ProgressCallback = Callable[[RoundSpec, dict[str, tuple[int, int, int]]], None]
 
@@ -37,13 +40,17 @@ class RoundResult:
 
 
 class Engine:
-    def __init__(self, benchmark: Benchmark, endpoints: list[str], run_token: str, records_dir: Path) -> None:
+    """Runs rounds on local worker processes, or on client nodes when given ``remote``."""
+
+    def __init__(self, benchmark: Benchmark, endpoints: list[str], run_token: str, records_dir: Path,
+                 remote: RemoteWorkers | None = None) -> None:
         if not endpoints:
             raise ValueError("no control node endpoint to send to")
         self.benchmark = benchmark
         self.endpoints = endpoints
         self.run_token = run_token
         self.records_dir = records_dir
+        self.remote = remote
         context = multiprocessing.get_context("spawn")
         self.progress: multiprocessing.Queue[WorkerProgress] = context.Queue()
         self.pool = ProcessPoolExecutor(
@@ -53,7 +60,8 @@ class Engine:
 
     def __enter__(self) -> Engine:
         # Start every worker process now, not inside the first round's timing.
-        wait([self.pool.submit(time.sleep, 0.2) for _ in range(self.benchmark.workers)])
+        if self.remote is None:
+            wait([self.pool.submit(time.sleep, 0.2) for _ in range(self.benchmark.workers)])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,6 +80,11 @@ class Engine:
             )
             for w in range(workers)
         ]
+        if self.remote is not None:
+            # Remote workers start after an SSH round trip and an upload: give them longer.
+            start_at_ns = time.time_ns() + int(REMOTE_START_LEAD_S * 1e9)
+            jobs = [dataclasses.replace(job, start_at_ns=start_at_ns) for job in jobs]
+            return self._merge(spec, start_at_ns, jobs, self.remote.run(jobs))
         futures: list[Future[dict]] = [self.pool.submit(run_worker, job) for job in jobs]
         latest: dict[int, dict[str, tuple[int, int, int]]] = {}
         while True:
@@ -81,9 +94,12 @@ class Engine:
                 on_progress(spec, _sum_progress(latest))
             if not pending:
                 break
+        return self._merge(spec, start_at_ns, jobs, [future.result() for future in futures])
+
+    def _merge(self, spec: RoundSpec, start_at_ns: int, jobs: list[WorkerJob], results: list[dict]) -> RoundResult:
         per_class: dict[str, ClassStats] = {}
-        for future in futures:
-            for slug, wire in future.result().items():
+        for result in results:
+            for slug, wire in result.items():
                 per_class.setdefault(slug, ClassStats()).merge(ClassStats.from_wire(wire))
         return RoundResult(spec, per_class, start_at_ns, time.time_ns(), [j.records_path for j in jobs])
 

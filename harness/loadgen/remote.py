@@ -1,0 +1,79 @@
+"""Load workers on client-role nodes, started and stopped by the controller for every round.
+
+Unlike Caliper's MQTT workers, nothing is launched by hand on the client machines: for each
+round the controller uploads the job and the workload module over SSH (fabric, host keys
+checked), runs the worker, and fetches its transaction records into the run folder.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.inventory import Node
+from harness.loadgen.worker import WorkerJob
+from harness.remote_exec import connection
+
+REMOTE_ROOT = "/var/lib/vdlt"
+
+
+class RemoteWorkers:
+    def __init__(self, clients: list[Node]) -> None:
+        if not clients:
+            raise HarnessError("workers of type remote need hosts in the inventory's 'client' group")
+        self.clients = clients
+
+    def _job_dir(self, node: Node, job: WorkerJob) -> str:
+        root = node.variables.get("vdlt_node_root", REMOTE_ROOT)
+        return f"{root}/{node.name}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
+
+    def run(self, jobs: list[WorkerJob]) -> list[dict[str, Any]]:
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            return list(pool.map(self._run_one, jobs))
+
+    def _run_one(self, job: WorkerJob) -> dict[str, Any]:
+        node = self.clients[job.worker_index % len(self.clients)]
+        job_dir = self._job_dir(node, job)
+        python = node.variables.get("vdlt_python", "/opt/vdlt/venv/bin/python")
+        remote_spec = dataclasses.replace(job.round, workload_module=Path(f"{job_dir}/workload.py"),
+                                          base_dir=Path(job_dir))
+        remote_job = dataclasses.replace(job, round=remote_spec, records_path=Path(f"{job_dir}/records.csv.gz"))
+        with connection(node) as conn:
+            try:
+                conn.run(f"mkdir -p {job_dir}", hide=True)
+                conn.put(str(job.round.workload_module), f"{job_dir}/workload.py")
+                local_pickle = job.records_path.with_suffix(".job.pickle")
+                local_pickle.parent.mkdir(parents=True, exist_ok=True)
+                local_pickle.write_bytes(pickle.dumps(remote_job))
+                conn.put(str(local_pickle), f"{job_dir}/job.pickle")
+                local_pickle.unlink()
+                result = conn.run(f"{python} -m harness.loadgen.remote_worker {job_dir}", hide=True, warn=True,
+                                  timeout=_round_limit_s(job))
+                if result.exited != 0:
+                    raise HarnessError(f"load worker {job.worker_index} on {node.name} failed: "
+                                       f"{result.stderr.strip()[-1500:]}")
+                conn.get(f"{job_dir}/records.csv.gz", str(job.records_path))
+                local_result = job.records_path.with_suffix(".result.json")
+                conn.get(f"{job_dir}/result.json", str(local_result))
+                stats = json.loads(local_result.read_text())
+                local_result.unlink()
+            finally:
+                # Stop a worker still running (an interrupted round) and leave nothing behind.
+                # [r]: pkill -f would otherwise match (and kill) the shell running this very line.
+                conn.run(f"pkill -f '[r]emote_worker {job_dir}'; rm -rf {job_dir}", hide=True, warn=True)
+        for wire in stats.values():
+            for key in ("latency", "lag"):
+                wire[key] = base64.b64decode(wire[key])
+        return stats
+
+
+def _round_limit_s(job: WorkerJob) -> float:
+    spec = job.round
+    if spec.tx_duration_s is not None:
+        return spec.tx_duration_s + spec.timeout_s + 120
+    return 3600 + spec.timeout_s

@@ -1,0 +1,29 @@
+"""Runs one worker job on a client node: `python -m harness.loadgen.remote_worker JOB_DIR`.
+
+The controller puts ``job.pickle`` (a WorkerJob whose paths point into JOB_DIR) and the
+workload module there, runs this, and fetches ``records.csv.gz`` and ``result.json`` back. The
+pickle comes from the controller that installed this very build on the node.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import sys
+from pathlib import Path
+
+from harness.loadgen.worker import run_worker
+
+
+def main(job_dir: Path) -> int:
+    job = pickle.loads((job_dir / "job.pickle").read_bytes())
+    stats = run_worker(job)
+    for wire in stats.values():
+        for key in ("latency", "lag"):
+            wire[key] = base64.b64encode(wire[key]).decode() if isinstance(wire[key], bytes) else wire[key]
+    (job_dir / "result.json").write_text(json.dumps(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
