@@ -114,6 +114,13 @@ def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:
         assert f"{host.name} (exit 0)" in result.stdout and f"  {host.name}" in result.stdout
 
 
+def test_logs_are_fetched_per_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    result = harness("logs", "-i", inv(testbed), "--to", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in testbed.hosts:
+        assert "serving on" in (tmp_path / host.name / "agent.log").read_text()
+
+
 def test_down_and_teardown_leave_nothing(testbed: netns.NetnsTestbed) -> None:
     down = harness("down", "-i", inv(testbed))
     assert down.returncode == 0, down.stdout + down.stderr
