@@ -7,20 +7,13 @@ from typing import Any
 
 import yaml
 
+from vdlt.state_watch import ExecutionPeer
+
 ROLES = ("control", "execution", "client")
 
 
 class NodeConfigError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class PeerConfig:
-    node_id: str
-    address: str
-    hardware_profile: str = "unknown"
-    cost_per_hour: float = 0.0
-    private_capable: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,7 +25,7 @@ class NodeConfig:
     data_dir: Path
     sample_interval_s: float = 0.5
     # control role
-    execution_nodes: tuple[PeerConfig, ...] = field(default_factory=tuple)
+    execution_nodes: tuple[ExecutionPeer, ...] = field(default_factory=tuple)
     execution_timeout_s: float = 10.0
     policy_file: Path | None = None
     # execution role
@@ -58,8 +51,8 @@ class NodeConfig:
         if role not in ROLES:
             raise NodeConfigError(f"{path}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
         peers = tuple(
-            PeerConfig(str(p["node_id"]), str(p["address"]), str(p.get("hardware_profile", "unknown")),
-                       float(p.get("cost_per_hour") or 0.0), bool(p.get("private_capable", False)))
+            ExecutionPeer(str(p["node_id"]), str(p["address"]), str(p.get("hardware_profile", "unknown")),
+                          float(p.get("cost_per_hour") or 0.0), bool(p.get("private_capable", False)))
             for p in raw.get("execution_nodes") or []
         )
         fault = raw.get("fault") or {}

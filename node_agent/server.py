@@ -18,7 +18,6 @@ from vdlt.execution import ExecutionService, FaultMode
 from vdlt.ledger import BlockLog
 from vdlt.policy import load_policy
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
-from vdlt.state_watch import ExecutionPeer
 
 log = logging.getLogger("node_agent")
 
@@ -41,9 +40,7 @@ async def serve(config: NodeConfig) -> None:
 
     closers = []
     if config.role == "control":
-        peers = [ExecutionPeer(p.node_id, p.address, p.hardware_profile, p.cost_per_hour, p.private_capable)
-                 for p in config.execution_nodes]
-        control = ControlService(peers, load_policy(config.policy_file), config.data_dir,
+        control = ControlService(list(config.execution_nodes), load_policy(config.policy_file), config.data_dir,
                                  config.sample_interval_s, config.execution_timeout_s)
         control.start()
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)

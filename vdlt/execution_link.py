@@ -118,7 +118,7 @@ class ExecutionLink:
 
     def _settle(self, batch: _Batch, reply: ledger_pb2.ExecuteBatchResult) -> None:
         now = time.monotonic()
-        for (tx, future, queued_at), result in zip(batch.executes, reply.results):
+        for (_, future, queued_at), result in zip(batch.executes, reply.results):
             if not future.done():
                 future.set_result(ExecutionOutcome(self.node_id, result, now - queued_at))
         for _, future in batch.commits:
