@@ -22,7 +22,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.remote import RemoteWorkers
-from harness.loadgen.workload import WorkloadLoadError, load_workload_module
+from harness.loadgen.workload import load_workload_module
 from harness.hardware import profile_record
 from harness.remote_exec import run_on
 from harness.report import build_report
@@ -261,7 +261,7 @@ def _check_workload_modules(benchmark: Benchmark) -> None:
     for spec in benchmark.rounds:
         try:
             load_workload_module(spec.workload_module)
-        except (WorkloadLoadError, Exception) as error:  # noqa: BLE001 - any failure of user code
+        except Exception as error:  # noqa: BLE001 - user code may fail in any way; report it as config
             raise benchmark.document.error(("test", "rounds", spec.index, "workload", "module"),
                                            f"cannot load workload module: {error}") from error
 

@@ -17,6 +17,7 @@ from harness.inventory import Inventory
 from harness.loadgen.engine import RoundResult
 from harness.loadgen.metrics import ClassStats
 from harness.slo import evaluate, generator_verdict, slo_to_json
+from vdlt.cos import ServiceClass
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFINITIONS = {
@@ -100,8 +101,6 @@ class RunFolder:
 
 
 def _class_order(item: tuple[str, ClassStats]) -> int:
-    from vdlt.cos import ServiceClass
-
     return -int(ServiceClass.from_slug(item[0]))
 
 
