@@ -23,6 +23,8 @@ from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.workload import load_workload_module
+from harness.export import config as influx_config
+from harness.export.push import push as push_run
 from harness.hardware import profile_record
 from harness.remote_exec import run_on
 from harness.report import build_report
@@ -317,6 +319,43 @@ def report(run_dir: Path) -> None:
         raise ConfigError(run_dir, "", "no summary.json: not a run folder")
     path = build_report(run_dir)
     console.print(f"wrote {path} and {run_dir / 'rounds.csv'}")
+
+
+@main.group()
+def results() -> None:
+    """Send runs to an InfluxDB-compatible results database."""
+
+
+@results.command("push")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="YAML file with an 'influx' mapping (url, token, org, bucket, protocol).")
+@click.option("--url", default=None, help="e.g. http://127.0.0.1:8086 (overrides HARNESS_INFLUX_URL and the file)")
+@click.option("--token", default=None)
+@click.option("--org", default=None)
+@click.option("--bucket", default=None, help="bucket (v2) or database (v1)")
+@click.option("--protocol", type=click.Choice(["auto", "v1", "v2"]), default=None,
+              help="auto: v1 /write for InfluxDB before 1.8, the v2 API otherwise")
+@_friendly_errors
+def results_push(run_dirs: tuple[Path, ...], config_file: Path | None, url: str | None, token: str | None,
+                 org: str | None, bucket: str | None, protocol: str | None) -> None:
+    """Push run folders; pushing again sends the same points (no duplicates)."""
+    config = influx_config.resolve(config_file, {"url": url, "token": token, "org": org, "bucket": bucket,
+                                                 "protocol": protocol})
+    failed = False
+    for run_dir in run_dirs:
+        if not (run_dir / "summary.json").is_file():
+            raise ConfigError(run_dir, "", "no summary.json: not a run folder")
+        report = push_run(run_dir, config)
+        for measurement, produced in sorted(report.produced.items()):
+            console.print(f"{run_dir.name}: {measurement}: {produced} produced, "
+                          f"{report.acknowledged[measurement]} acknowledged, {report.spooled[measurement]} spooled "
+                          f"({report.protocol})", highlight=False)
+        for error in report.errors[:3]:
+            error_console.print(Text(f"error: {error}", style="red"), soft_wrap=True)
+        failed = failed or bool(report.errors)
+    if failed:
+        sys.exit(1)
 
 
 @main.group()

@@ -1,0 +1,67 @@
+"""`harness results push RUN_DIR...`: a run folder's points, in batches; what fails is spooled.
+
+A batch the server does not take is written to ``RUN_DIR/spool/`` and the push reports it; the
+next push sends the whole run again (same points and timestamps, so nothing is duplicated) and
+clears the spool when every batch is taken.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.export.config import InfluxConfig
+from harness.export.schema import run_points
+from harness.export.writers import BATCH, ExportError, Writer
+
+
+@dataclass
+class PushReport:
+    run_dir: Path
+    protocol: str
+    produced: Counter[str] = field(default_factory=Counter)
+    acknowledged: Counter[str] = field(default_factory=Counter)
+    spooled: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+
+def push(run_dir: Path, config: InfluxConfig) -> PushReport:
+    writer = Writer(config)
+    report = PushReport(run_dir, writer.protocol)
+    spool = run_dir / "spool"
+    for old in spool.glob("*.lp") if spool.exists() else []:
+        old.unlink()
+    batch: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        lines = [line for _, line in batch]
+        counts = Counter(measurement for measurement, _ in batch)
+        try:
+            writer.write(lines)
+            report.acknowledged.update(counts)
+        except ExportError as error:
+            spool.mkdir(exist_ok=True)
+            (spool / f"batch-{sum(report.spooled.values()) + sum(report.acknowledged.values()):012d}.lp").write_text(
+                "\n".join(lines) + "\n")
+            report.spooled.update(counts)
+            report.errors.append(str(error))
+        batch.clear()
+
+    try:
+        for measurement, line in run_points(run_dir):
+            report.produced[measurement] += 1
+            batch.append((measurement, line))
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
+    finally:
+        writer.close()
+    if spool.exists() and not any(spool.iterdir()):
+        spool.rmdir()
+    (run_dir / "export.json").write_text(json.dumps({
+        "url": config.url, "bucket": config.bucket, "protocol": report.protocol,
+        "produced": report.produced, "acknowledged": report.acknowledged, "spooled": report.spooled,
+    }, indent=2) + "\n")
+    return report

@@ -1,0 +1,112 @@
+"""Run folders pushed to real results databases: both protocols, exact counts, no duplicates."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, harness
+
+KV = str(REPO / "workloads" / "modules" / "kv.py")
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, sink_factory) -> Path:
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({"test": {"name": "push", "workers": {"number": 2}, "rounds": [
+        {"label": "r0", "txNumber": 400, "rateControl": {"type": "fixed-rate", "opts": {"tps": 400}},
+         "workload": {"module": KV}, "cos": {"fast-confirmation": 1, "best-effort": 1}},
+        {"label": "r1", "txNumber": 200, "rateControl": {"type": "fixed-rate", "opts": {"tps": 400}},
+         "workload": {"module": KV}}]}}))
+    result = harness("run", str(bench), "--endpoint", sink_factory(), "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "results").iterdir()
+    return folder
+
+
+def influxql(url: str, database: str, query: str) -> dict:
+    params = urllib.parse.urlencode({"db": database, "q": query})
+    with urllib.request.urlopen(f"{url}/query?{params}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def counts_v1(url: str) -> dict[str, int]:
+    answer = influxql(url, "vdlt", "SELECT count(lag_ms) FROM vdlt_transactions; SELECT count(submitted) FROM vdlt_rounds")
+    return {r["series"][0]["name"]: r["series"][0]["values"][0][1] for r in answer["results"] if r.get("series")}
+
+
+def counts_vm(url: str, expected: dict[str, int], timeout_s: float = 15.0) -> dict[str, int]:
+    """VictoriaMetrics names series `measurement_field` and shows new data after up to ~2.5 s: poll."""
+    names = {"vdlt_transactions_lag_ms": "vdlt_transactions", "vdlt_rounds_submitted": "vdlt_rounds"}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        query = urllib.parse.urlencode({"match[]": '{__name__=~"vdlt_transactions_lag_ms|vdlt_rounds_submitted"}'})
+        with urllib.request.urlopen(f"{url}/api/v1/export?{query}", timeout=10) as response:
+            counts: Counter[str] = Counter()
+            for line in response.read().decode().splitlines():
+                series = json.loads(line)
+                counts[names[series["metric"]["__name__"]]] += len(series["values"])
+        if dict(counts) == expected or time.monotonic() > deadline:
+            return dict(counts)
+        time.sleep(0.5)
+
+
+def produced(run_dir: Path) -> dict[str, int]:
+    return json.loads((run_dir / "export.json").read_text())["produced"]
+
+
+def test_push_to_influxdb_1x_uses_v1_and_is_idempotent(run_dir: Path, influxdb_v1: str) -> None:
+    influxql(influxdb_v1, "", "CREATE DATABASE vdlt")
+    for _ in range(2):
+        result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "(v1)" in result.stdout
+    assert produced(run_dir) == {"vdlt_transactions": 600, "vdlt_rounds": 5}
+    assert counts_v1(influxdb_v1) == produced(run_dir)
+
+
+def test_v2_against_influxdb_1_6_is_explained(run_dir: Path, influxdb_v1: str) -> None:
+    result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt", "--protocol", "v2")
+    assert result.returncode == 1
+    assert "has no /api/v2/write (added in 1.8): use --protocol v1" in result.stderr
+
+
+def test_push_to_victoria_metrics_through_influxdb_client(run_dir: Path, victoria_metrics: str) -> None:
+    for _ in range(2):
+        result = harness("results", "push", str(run_dir), "--url", victoria_metrics, "--bucket", "vdlt")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "(v2)" in result.stdout
+    assert counts_vm(victoria_metrics, produced(run_dir)) == produced(run_dir)
+
+
+def test_refused_batches_are_spooled_and_a_later_push_completes(run_dir: Path, influxdb_v1: str) -> None:
+    refused = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")  # no database yet
+    assert refused.returncode == 1 and "database not found" in refused.stderr
+    assert list((run_dir / "spool").glob("*.lp"))
+    export = json.loads((run_dir / "export.json").read_text())
+    assert export["acknowledged"] == {} and export["spooled"] == export["produced"]
+    influxql(influxdb_v1, "", "CREATE DATABASE vdlt")
+    again = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
+    assert again.returncode == 0, again.stderr
+    assert not (run_dir / "spool").exists()
+    assert counts_v1(influxdb_v1) == produced(run_dir)
+
+
+def test_settings_precedence_and_errors(run_dir: Path, tmp_path: Path, influxdb_v1: str) -> None:
+    config = tmp_path / "results.yaml"
+    config.write_text("influx:\n  url: http://127.0.0.1:1\n  bucket: vdlt\n")
+    unreachable = harness("results", "push", str(run_dir), "--config", str(config))
+    assert unreachable.returncode == 1 and "cannot reach the results database at http://127.0.0.1:1" in unreachable.stderr
+    influxql(influxdb_v1, "", "CREATE DATABASE vdlt")
+    # The flag wins over the file.
+    ok = harness("results", "push", str(run_dir), "--config", str(config), "--url", influxdb_v1)
+    assert ok.returncode == 0, ok.stderr
+    config.write_text("influx:\n  url: http://127.0.0.1:1\n  bukket: vdlt\n")
+    bad = harness("results", "push", str(run_dir), "--config", str(config))
+    assert bad.returncode == 2 and f"{config}:3: influx.bukket: unknown key" in bad.stderr
