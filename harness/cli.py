@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import os
 import shlex
 import sys
 import time
@@ -24,7 +25,9 @@ from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.workload import load_workload_module
 from harness.export import config as influx_config
+from harness.export.config import InfluxConfig
 from harness.export.push import push as push_run
+from harness.export.writers import ExportError, detect, protocol_for
 from harness.hardware import profile_record
 from harness.remote_exec import run_on
 from harness.report import build_report
@@ -219,18 +222,27 @@ def status(inventory_path: Path) -> None:
 @click.option("--endpoint", "endpoints", multiple=True, metavar="HOST:PORT",
               help="Send to this control endpoint (repeatable) instead of an inventory's control nodes; "
                    "nothing is provisioned.")
+@click.option("--results-config", type=click.Path(path_type=Path), default=None,
+              help="Push the run to the results database this file names (as `results push --config`); "
+                   "HARNESS_INFLUX_URL and friends do the same.")
+@click.option("--results-optional", is_flag=True,
+              help="When the results database cannot be reached, warn and keep the local store only.")
 @_friendly_errors
-def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...]) -> None:
+def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...],
+        results_config: Path | None, results_optional: bool) -> None:
     """Run a benchmark against a testbed, bringing it up if needed."""
-    # Everything is validated before anything starts.
+    # Everything is validated before anything starts, the results database included.
     benchmark = load_benchmark(benchmark_file)
     _check_workload_modules(benchmark)
+    export = _results_database(results_config, results_optional)
     if endpoints:
         for endpoint in endpoints:
             host, _, port = endpoint.rpartition(":")
             if not host or not port.isdigit():
                 raise HarnessError(f"--endpoint {endpoint!r}: expected HOST:PORT")
-        _exit_on_missed_slos(_run_benchmark(benchmark, None, results_dir, list(endpoints)))
+        summary = _run_benchmark(benchmark, None, results_dir, list(endpoints))
+        _push_after_run(summary, results_dir, export, results_optional)
+        _exit_on_missed_slos(summary)
         return
     inventory = load_inventory(inventory_path)
     if benchmark.worker_type == "remote" and not inventory.by_role("client"):
@@ -249,7 +261,41 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
     finally:
         if started_here and not keep_up:
             _act("down", inventory)
+    _push_after_run(summary, results_dir, export, results_optional)
     _exit_on_missed_slos(summary)
+
+
+def _results_database(config_file: Path | None, optional: bool) -> InfluxConfig | None:
+    """The results database to push to, checked now; None when none is configured (or, with
+    --results-optional, when it cannot be reached)."""
+    if config_file is None and not os.environ.get("HARNESS_INFLUX_URL"):
+        return None
+    config = influx_config.resolve(config_file, {})
+    try:
+        protocol_for(config, detect(config.url))
+    except ExportError as error:
+        if not optional:
+            raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \
+                from error
+        error_console.print(Text(f"warning: {error}; results stay in the local store only", style="yellow"),
+                            soft_wrap=True)
+        return None
+    return config
+
+
+def _push_after_run(summary: dict[str, Any], results_dir: Path, config: InfluxConfig | None, optional: bool) -> None:
+    if config is None:
+        return
+    report = push_run(results_dir / summary["run_id"], config)
+    total = sum(report.produced.values())
+    if report.errors:
+        message = (f"{sum(report.spooled.values())} of {total} points spooled in {report.run_dir / 'spool'} "
+                   f"({report.errors[0]}); `harness results push {report.run_dir}` sends them again")
+        if not optional:
+            raise HarnessError(message)
+        error_console.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
+        return
+    console.print(f"results database: {total} points acknowledged ({config.url}, {report.protocol})")
 
 
 def _exit_on_missed_slos(summary: dict[str, Any]) -> None:

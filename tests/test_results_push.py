@@ -110,3 +110,29 @@ def test_settings_precedence_and_errors(run_dir: Path, tmp_path: Path, influxdb_
     config.write_text("influx:\n  url: http://127.0.0.1:1\n  bukket: vdlt\n")
     bad = harness("results", "push", str(run_dir), "--config", str(config))
     assert bad.returncode == 2 and f"{config}:3: influx.bukket: unknown key" in bad.stderr
+
+
+def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_factory, influxdb_v1: str) -> None:
+    bench = tmp_path / "b.yaml"
+    bench.write_text(yaml.safe_dump({"test": {"name": "live", "rounds": [
+        {"label": "r", "txNumber": 50, "rateControl": {"type": "fixed-rate", "opts": {"tps": 100}},
+         "workload": {"module": KV}}]}}))
+    endpoint = sink_factory()
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("influx:\n  url: http://127.0.0.1:1\n  bucket: vdlt\n")
+    refused = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "a"),
+                      "--results-config", str(wrong))
+    assert refused.returncode == 1 and "cannot reach the results database" in refused.stderr
+    assert not (tmp_path / "a").exists()  # nothing was started
+    optional = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "b"),
+                       "--results-config", str(wrong), "--results-optional")
+    assert optional.returncode == 0 and "results stay in the local store only" in optional.stderr
+    assert len(list((tmp_path / "b").iterdir())) == 1
+    influxql(influxdb_v1, "", "CREATE DATABASE vdlt")
+    right = tmp_path / "right.yaml"
+    right.write_text(f"influx:\n  url: {influxdb_v1}\n  bucket: vdlt\n")
+    pushed = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "c"),
+                     "--results-config", str(right))
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "results database: 52 points acknowledged" in pushed.stdout
+    assert counts_v1(influxdb_v1) == {"vdlt_transactions": 50, "vdlt_rounds": 2}
