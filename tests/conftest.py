@@ -10,6 +10,7 @@ import psutil
 import pytest
 import yaml
 
+from harness.export import local_servers
 from harness.testbed import free_port, scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,70 +134,21 @@ def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: in
         return [engine.run_round(spec) for spec in benchmark.rounds]
 
 
-def _wait_http(url: str, timeout_s: float = 20.0) -> None:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer") from None
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def influxdb_v1(tmp_path: Path) -> Iterator[str]:
     """Debian's influxdb 1.x on a free loopback port with temporary data; yields its URL."""
-    import shutil
-
-    if shutil.which("influxd") is None:
-        pytest.skip("influxdb not installed (scripts/install-system-packages)")
-    http, rpc = free_port(), free_port()
-    root = tmp_path / "influxdb"
-    config = root / "influxdb.conf"
-    root.mkdir()
-    config.write_text(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{root / 'meta'}"
-[data]
-  dir = "{root / 'data'}"
-  wal-dir = "{root / 'wal'}"
-[http]
-  bind-address = "127.0.0.1:{http}"
-  log-enabled = false
-""")
-    process = subprocess.Popen(["influxd", "run", "-config", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{http}"
     try:
-        _wait_http(f"{url}/ping")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        with local_servers.influxdb_v1(tmp_path / "influxdb") as url:
+            yield url
+    except local_servers.MissingServer as missing:
+        pytest.skip(str(missing))
 
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[str]:
-    """Debian's victoria-metrics on a free loopback port; a long retention keeps replayed old
-    timestamps, deduplication makes a repeated push idempotent. Yields its URL."""
-    import shutil
-
-    if shutil.which("victoria-metrics") is None:
-        pytest.skip("victoria-metrics not installed (scripts/install-system-packages)")
-    port = free_port()
-    process = subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}",
-                                f"-storageDataPath={tmp_path / 'vm'}", "-retentionPeriod=100y",
-                                "-dedup.minScrapeInterval=1ms"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    """Debian's victoria-metrics on a free loopback port with temporary data; yields its URL."""
     try:
-        _wait_http(f"{url}/health")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        with local_servers.victoria_metrics(tmp_path / "vm") as url:
+            yield url
+    except local_servers.MissingServer as missing:
+        pytest.skip(str(missing))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,31 +34,37 @@ def push(run_dir: Path, config: InfluxConfig) -> PushReport:
     for old in spool.glob("*.lp") if spool.exists() else []:
         old.unlink()
     batch: list[tuple[str, str]] = []
+    sequence = 0
 
-    def flush() -> None:
-        lines = [line for _, line in batch]
-        counts = Counter(measurement for measurement, _ in batch)
+    def send(number: int, lines: list[str], counts: Counter[str]) -> None:
         try:
             writer.write(lines)
             report.acknowledged.update(counts)
         except ExportError as error:
             spool.mkdir(exist_ok=True)
-            (spool / f"batch-{sum(report.spooled.values()) + sum(report.acknowledged.values()):012d}.lp").write_text(
-                "\n".join(lines) + "\n")
+            (spool / f"batch-{number:06d}.lp").write_text("\n".join(lines) + "\n")
             report.spooled.update(counts)
             report.errors.append(str(error))
-        batch.clear()
 
-    try:
-        for measurement, line in run_points(run_dir):
-            report.produced[measurement] += 1
-            batch.append((measurement, line))
-            if len(batch) >= BATCH:
-                flush()
-        if batch:
-            flush()
-    finally:
-        writer.close()
+    # One writer thread: the next batch is built while the server takes the previous one.
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            for measurement, line in run_points(run_dir):
+                report.produced[measurement] += 1
+                batch.append((measurement, line))
+                if len(batch) >= BATCH:
+                    if pending is not None:
+                        pending.result()
+                    sequence += 1
+                    pending = pool.submit(send, sequence, [text for _, text in batch], Counter(m for m, _ in batch))
+                    batch = []
+            if pending is not None:
+                pending.result()
+            if batch:
+                send(sequence + 1, [text for _, text in batch], Counter(m for m, _ in batch))
+        finally:
+            writer.close()
     if spool.exists() and not any(spool.iterdir()):
         spool.rmdir()
     (run_dir / "export.json").write_text(json.dumps({

@@ -12,12 +12,13 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
 """
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from harness.records import round_records
 
 
 def _tag(value: str) -> str:
@@ -25,7 +26,9 @@ def _tag(value: str) -> str:
 
 
 def _string(value: str) -> str:
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" not in value and '"' not in value:
+        return f'"{value}"'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _fields(fields: dict[str, object]) -> str:
@@ -51,18 +54,8 @@ def run_points(run_dir: Path) -> Iterator[tuple[str, str]]:
     base = f"campaign={_tag(campaign)},run_id={_tag(run_id)}"
     for round_summary in summary["rounds"]:
         label = _tag(round_summary["label"])
-        for record in round_records(run_dir, round_summary["index"]):
-            tags = (f"vdlt_transactions,{base},round={label},class={_tag(record.class_asked)},"
-                    f"class_given={_tag(record.class_given)},status={_tag(record.status)},worker={record.worker}")
-            fields = _fields({
-                "tx_id": record.tx_id,
-                "lag_ms": (record.sent_ns - record.intended_ns) / 1e6,
-                "latency_ms": record.latency_ms if record.decided_ns else None,
-                "execution_nodes": record.execution_nodes or None,
-                "reason": record.reason or None,
-                "trimmed": record.trimmed,
-            })
-            yield "vdlt_transactions", f"{tags} {fields} {record.intended_ns}"
+        for path in sorted((run_dir / "transactions").glob(f"round-{round_summary['index']}-worker-*.csv.gz")):
+            yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
         started = _ns(round_summary["started_at"])
         rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
         for slug, stats in rows:
@@ -72,6 +65,33 @@ def run_points(run_dir: Path) -> Iterator[tuple[str, str]]:
                       **{f"latency_{k.replace('.', '_')}_ms": v for k, v in stats["latency_ms"].items()},
                       **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()}}
             yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
+
+
+def _transaction_points(path: Path, prefix: str) -> Iterator[tuple[str, str]]:
+    """The hot path of a push: one line per record, tag sets built once per combination."""
+    tag_sets: dict[tuple[str, str, str, str], str] = {}
+    with gzip.open(path, "rt", newline="") as handle:
+        rows = csv.reader(handle)
+        column = {name: i for i, name in enumerate(next(rows))}
+        tx_id, worker, asked, given = column["tx_id"], column["worker"], column["class_asked"], column["class_given"]
+        intended, sent, decided = column["intended_ns"], column["sent_ns"], column["decided_ns"]
+        status, nodes, reason, trimmed = column["status"], column["execution_nodes"], column["reason"], column["trimmed"]
+        for row in rows:
+            key = (row[asked], row[given], row[status], row[worker])
+            tags = tag_sets.get(key)
+            if tags is None:
+                tags = tag_sets[key] = (f"{prefix},class={_tag(key[0])},class_given={_tag(key[1])},"
+                                        f"status={_tag(key[2])},worker={key[3]}")
+            intended_ns = int(row[intended])
+            line = f'{tags} tx_id={_string(row[tx_id])},lag_ms={(int(row[sent]) - intended_ns) / 1e6!r}'
+            if row[decided] != "0":
+                line += f",latency_ms={(int(row[decided]) - intended_ns) / 1e6!r}"
+            if row[nodes]:
+                line += f",execution_nodes={_string(row[nodes])}"
+            if row[reason]:
+                line += f",reason={_string(row[reason])}"
+            line += f",trimmed={'true' if row[trimmed] == '1' else 'false'} {intended_ns}"
+            yield "vdlt_transactions", line
 
 
 def _ns(iso: str) -> int:

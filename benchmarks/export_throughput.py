@@ -1,0 +1,75 @@
+"""Points per second pushed to each results database on loopback, and whether every point
+produced was acknowledged.
+
+Goal (issue 6): >= 100,000 points/s through each path, acknowledged == produced. Makes one run
+folder of N transactions against the gRPC sink, then pushes it to Debian's influxdb 1.6.7 (v1
+/write) and victoria-metrics (influxdb-client, v2 write API), each started here on loopback.
+
+    .venv/bin/python benchmarks/export_throughput.py [TRANSACTIONS]
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from harness.export.config import InfluxConfig
+from harness.export.local_servers import influxdb_v1, victoria_metrics
+from harness.export.push import push
+from harness.testbed import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = 100_000
+
+
+def make_run(tmp: Path, transactions: int) -> Path:
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "harness.sink", "--port", str(port)])
+    try:
+        time.sleep(1)
+        bench = tmp / "bench.yaml"
+        bench.write_text(yaml.safe_dump({"test": {"name": "export", "workers": {"number": 2}, "rounds": [{
+            "label": "r", "txNumber": transactions, "rateControl": {"type": "fixed-rate", "opts": {"tps": 20_000}},
+            "workload": {"module": str(REPO / "workloads" / "modules" / "kv.py")},
+            "cos": {"fast-confirmation": 1, "best-effort": 1, "scavenger": 1}}]}}))
+        subprocess.run([sys.executable, "-m", "harness", "run", str(bench), "--endpoint", f"127.0.0.1:{port}",
+                        "--results-dir", str(tmp / "results")], check=True, capture_output=True)
+    finally:
+        sink.terminate()
+        sink.wait()
+    (run_dir,) = (tmp / "results").iterdir()
+    return run_dir
+
+
+def measure(name: str, url: str, run_dir: Path) -> None:
+    started = time.perf_counter()
+    report = push(run_dir, InfluxConfig(url=url, bucket="vdlt"))
+    elapsed = time.perf_counter() - started
+    produced, acknowledged = sum(report.produced.values()), sum(report.acknowledged.values())
+    rate = produced / elapsed
+    print(f"{name:<32} {report.protocol:>3} {produced:>9} {acknowledged:>9} {rate:>12,.0f}/s "
+          f"{'met' if rate >= GOAL and acknowledged == produced else 'NOT met'}", flush=True)
+
+
+def main(transactions: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        run_dir = make_run(tmp, transactions)
+        print(f"{'path':<32} {'':>3} {'produced':>9} {'acked':>9} {'points/s':>14} goal {GOAL:,}/s")
+        with influxdb_v1(tmp / "influxdb") as url:
+            query = urllib.parse.urlencode({"q": "CREATE DATABASE vdlt"})
+            urllib.request.urlopen(urllib.request.Request(f"{url}/query?{query}", method="POST")).read()
+            measure("influxdb 1.6.7, v1 /write", url, run_dir)
+        with victoria_metrics(tmp / "vm") as url:
+            measure("victoria-metrics, influxdb-client", url, run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000))
