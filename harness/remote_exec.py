@@ -36,7 +36,8 @@ def connection(node: Node) -> Connection:
         connect_timeout=10,
     )
     known_hosts = Path(str(variables.get("vdlt_known_hosts", Path.home() / ".ssh" / "known_hosts")))
-    conn.client.load_host_keys(str(known_hosts)) if known_hosts.exists() else None
+    if known_hosts.exists():
+        conn.client.load_host_keys(str(known_hosts))
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return conn
 

@@ -134,21 +134,21 @@ def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: in
         return [engine.run_round(spec) for spec in benchmark.rounds]
 
 
-@pytest.fixture
-def influxdb_v1(tmp_path: Path) -> Iterator[str]:
-    """Debian's influxdb 1.x on a free loopback port with temporary data; yields its URL."""
+def _results_server(start, directory: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     try:
-        with local_servers.influxdb_v1(tmp_path / "influxdb") as url:
+        with start(directory) as url:
             yield url
     except local_servers.MissingServer as missing:
         pytest.skip(str(missing))
+
+
+@pytest.fixture
+def influxdb_v1(tmp_path: Path) -> Iterator[str]:
+    """Debian's influxdb 1.x on a free loopback port with temporary data; yields its URL."""
+    yield from _results_server(local_servers.influxdb_v1, tmp_path / "influxdb")
 
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[str]:
     """Debian's victoria-metrics on a free loopback port with temporary data; yields its URL."""
-    try:
-        with local_servers.victoria_metrics(tmp_path / "vm") as url:
-            yield url
-    except local_servers.MissingServer as missing:
-        pytest.skip(str(missing))
+    yield from _results_server(local_servers.victoria_metrics, tmp_path / "vm")
