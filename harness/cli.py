@@ -14,6 +14,11 @@ from typing import Any, Callable
 import click
 from rich.text import Text
 
+# The controller never uses gRPC in a forked child (load workers are spawned, Ansible execs), and
+# gRPC's fork handlers only print "Other threads are currently calling into gRPC" when the node
+# state recorder's thread holds it. Read when grpc is first imported, so set before that.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from harness import __version__, testbed
 from harness.ansible import AnsibleError, PlaybookResult
 from harness.benchmark import Benchmark, load_benchmark
@@ -24,8 +29,10 @@ from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.workload import load_workload_module
+from harness.node_watch import NodeStateRecorder
 from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
+from harness.export.live import ExportTally, LiveExport
 from harness.export.push import push as push_run
 from harness.export.writers import ExportError, detect, protocol_for
 from harness.hardware import profile_record
@@ -223,13 +230,15 @@ def status(inventory_path: Path) -> None:
               help="Send to this control endpoint (repeatable) instead of an inventory's control nodes; "
                    "nothing is provisioned.")
 @click.option("--results-config", type=click.Path(path_type=Path), default=None,
-              help="Push the run to the results database this file names (as `results push --config`); "
+              help="Write the run live to the results database this file names (as `results push --config`); "
                    "HARNESS_INFLUX_URL and friends do the same.")
 @click.option("--results-optional", is_flag=True,
               help="When the results database cannot be reached, warn and keep the local store only.")
+@click.option("--sample-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
+              help="How often every node's state (CPU, memory, disks, trust) is recorded during the run.")
 @_friendly_errors
 def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...],
-        results_config: Path | None, results_optional: bool) -> None:
+        results_config: Path | None, results_optional: bool, sample_interval: float) -> None:
     """Run a benchmark against a testbed, bringing it up if needed."""
     # Everything is validated before anything starts, the results database included.
     benchmark = load_benchmark(benchmark_file)
@@ -240,8 +249,8 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
             host, _, port = endpoint.rpartition(":")
             if not host or not port.isdigit():
                 raise HarnessError(f"--endpoint {endpoint!r}: expected HOST:PORT")
-        summary = _run_benchmark(benchmark, None, results_dir, list(endpoints))
-        _push_after_run(summary, results_dir, export, results_optional)
+        summary = _run_benchmark(benchmark, None, results_dir, list(endpoints), export=export,
+                                 export_optional=results_optional, sample_interval_s=sample_interval)
         _exit_on_missed_slos(summary)
         return
     inventory = load_inventory(inventory_path)
@@ -257,16 +266,16 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
         with console.status("gathering hardware facts"):
             hardware = gather_hardware(inventory, quiet=True)
         summary = _run_benchmark(benchmark, inventory, results_dir, [n.endpoint for n in inventory.by_role("control")],
-                                 hardware)
+                                 hardware, export=export, export_optional=results_optional,
+                                 sample_interval_s=sample_interval)
     finally:
         if started_here and not keep_up:
             _act("down", inventory)
-    _push_after_run(summary, results_dir, export, results_optional)
     _exit_on_missed_slos(summary)
 
 
 def _results_database(config_file: Path | None, optional: bool) -> InfluxConfig | None:
-    """The results database to push to, checked now; None when none is configured (or, with
+    """The results database to write to, checked now; None when none is configured (or, with
     --results-optional, when it cannot be reached)."""
     if config_file is None and not os.environ.get("HARNESS_INFLUX_URL"):
         return None
@@ -277,25 +286,43 @@ def _results_database(config_file: Path | None, optional: bool) -> InfluxConfig 
         if not optional:
             raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \
                 from error
-        error_console.print(Text(f"warning: {error}; results stay in the local store only", style="yellow"),
-                            soft_wrap=True)
+        _warn(f"{error}; results stay in the local store only")
         return None
     return config
 
 
-def _push_after_run(summary: dict[str, Any], results_dir: Path, config: InfluxConfig | None, optional: bool) -> None:
+def _start_live_export(config: InfluxConfig | None, folder: RunFolder, manifest: dict[str, Any],
+                       optional: bool) -> LiveExport | None:
     if config is None:
-        return
-    report = push_run(results_dir / summary["run_id"], config)
-    total = sum(report.produced.values())
-    if report.errors:
-        message = (f"{sum(report.spooled.values())} of {total} points spooled in {report.run_dir / 'spool'} "
-                   f"({report.errors[0]}); `harness results push {report.run_dir}` sends them again")
+        return None
+    try:
+        return LiveExport(config, folder.path, manifest)
+    except ExportError as error:  # the database went away since it was checked
+        if not optional:
+            folder.remove()
+            raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \
+                from error
+        _warn(f"{error}; results stay in the local store only")
+        return None
+
+
+def _report_export(tally: ExportTally, run_dir: Path, optional: bool) -> None:
+    produced, acknowledged = sum(tally.produced.values()), sum(tally.acknowledged.values())
+    pending, spooled = sum(tally.pending.values()), sum(tally.spooled.values())
+    if pending:
+        message = (f"{pending} of {produced} points are spooled in {run_dir / 'spool'} ({tally.errors[-1]}); "
+                   f"`harness results push {run_dir}` sends the run again")
         if not optional:
             raise HarnessError(message)
-        error_console.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
+        _warn(message)
         return
-    console.print(f"results database: {total} points acknowledged ({config.url}, {report.protocol})")
+    retried = f", {spooled} of them after the database came back" if spooled else ""
+    console.print(f"results database: {acknowledged} of {produced} points acknowledged{retried} "
+                  f"({tally.url}, {tally.protocol})", highlight=False)
+
+
+def _warn(message: str) -> None:
+    error_console.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
 
 
 def _exit_on_missed_slos(summary: dict[str, Any]) -> None:
@@ -318,32 +345,49 @@ SLO_MISSED_EXIT = 4
 
 
 def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_dir: Path,
-                   endpoints: list[str], hardware: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                   endpoints: list[str], hardware: list[dict[str, Any]] | None = None,
+                   export: InfluxConfig | None = None, export_optional: bool = False,
+                   sample_interval_s: float = 1.0) -> dict[str, Any]:
     folder = RunFolder.create(results_dir, benchmark, inventory, endpoints)
-    if hardware is not None:
-        (folder.path / "hardware.json").write_text(json.dumps(hardware, indent=2) + "\n")
+    manifest = folder.write_manifest(benchmark, hardware)
+    live = _start_live_export(export, folder, manifest, export_optional)
+    recorder = NodeStateRecorder(list(inventory.nodes), folder.nodes_dir, sample_interval_s,
+                                 on_sample=live.add_sample if live else None) if inventory else None
     console.print(f"run [bold]{folder.run_id}[/bold]: {len(benchmark.rounds)} round(s), "
                   f"{benchmark.workers} worker(s) → {folder.path}")
     started_ns = time.time_ns()
     results: list[RoundResult] = []
     status = "interrupted"
+    tally: ExportTally | None = None
     remote = RemoteWorkers(inventory.by_role("client")) if benchmark.worker_type == "remote" and inventory else None
     try:
+        if recorder is not None:
+            recorder.start()
         with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote) as engine:
             for spec in benchmark.rounds:
                 round_started = time.monotonic()
-                with Live(progress_table(spec.label, {}, 0.0), console=console, transient=True) as live:
+                with Live(progress_table(spec.label, {}, 0.0), console=console, transient=True) as live_view:
                     result = engine.run_round(
-                        spec, lambda s, counts: live.update(progress_table(s.label, counts, time.monotonic() - round_started))
+                        spec,
+                        lambda s, counts: live_view.update(progress_table(s.label, counts, time.monotonic() - round_started))
                     )
                 results.append(result)
                 summary = folder.write_summary(benchmark, results, started_ns, "running")
+                if live is not None:
+                    live.add_round(summary, summary["rounds"][-1])
                 _print_round(summary["rounds"][-1])
         status = "complete"
     finally:
-        summary = folder.write_summary(benchmark, results, started_ns, status)
+        if recorder is not None:
+            recorder.stop()
+        if live is not None:
+            tally = live.close()
+        summary = folder.write_summary(benchmark, results, started_ns, status,
+                                       export=tally.to_json() if tally else None)
         report = build_report(folder.path)
     console.print(f"results: {folder.path}  (report: {report.name}, rounds.csv, summary.json)")
+    if tally is not None:
+        _report_export(tally, folder.path, export_optional)
     return summary
 
 

@@ -16,6 +16,7 @@ from harness.benchmark import Benchmark
 from harness.inventory import Inventory
 from harness.loadgen.engine import RoundResult
 from harness.loadgen.metrics import ClassStats
+from harness.manifest import build_manifest
 from harness.slo import evaluate, generator_verdict, slo_to_json
 from vdlt.cos import ServiceClass
 
@@ -53,8 +54,21 @@ class RunFolder:
     def records_dir(self) -> Path:
         return self.path / "transactions"
 
+    @property
+    def nodes_dir(self) -> Path:
+        return self.path / "nodes"
+
+    def write_manifest(self, benchmark: Benchmark, hardware: list[dict[str, Any]] | None) -> dict[str, Any]:
+        manifest = build_manifest(self.run_id, benchmark.name, self.path, self.inventory, hardware)
+        _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        return manifest
+
+    def remove(self) -> None:
+        """For a run that could not start: no folder is left that looks like a run."""
+        shutil.rmtree(self.path)
+
     def write_summary(self, benchmark: Benchmark, rounds: list[RoundResult], started_ns: int,
-                      status: str) -> dict[str, Any]:
+                      status: str, export: dict[str, Any] | None = None) -> dict[str, Any]:
         inventory = self.inventory
         summary = {
             "run_id": self.run_id,
@@ -73,6 +87,8 @@ class RunFolder:
             "definitions": DEFINITIONS,
             "rounds": [self._round(r) for r in rounds],
         }
+        if export is not None:
+            summary["export"] = export
         _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 

@@ -55,6 +55,7 @@ class StateSampler:
         # The first cpu_percent() call only starts a window (it returns 0.0): close a short
         # one now so the very first report is already meaningful.
         psutil.cpu_percent(interval=None, percpu=True)
+        psutil.cpu_times_percent(interval=None)
         self._disk_prev = (time.monotonic(), _disk_counters())
         time.sleep(0.1)
         self._close_window()
@@ -67,6 +68,7 @@ class StateSampler:
 
     def _close_window(self) -> None:
         per_core = psutil.cpu_percent(interval=None, percpu=True)
+        times = psutil.cpu_times_percent(interval=None)
         now, disks = time.monotonic(), _disk_counters()
         previous_time, previous = self._disk_prev
         elapsed = max(now - previous_time, 1e-6)
@@ -84,6 +86,10 @@ class StateSampler:
             )
         with self._lock:
             self._per_core = per_core
+            # A window too short for the kernel's tick counters to move reads as all zeros;
+            # keep the previous window's shares rather than report a CPU that is neither busy nor idle.
+            if sum(times) > 0 or not hasattr(self, "_times"):
+                self._times = times
             self._disks = disk_states
             self._disk_prev = (now, disks)
 
@@ -96,6 +102,7 @@ class StateSampler:
     def snapshot(self) -> pb.NodeState:
         with self._lock:
             per_core = list(self._per_core)
+            times = self._times
             disks = list(self._disks)
             self._sequence += 1
             sequence = self._sequence
@@ -117,6 +124,10 @@ class StateSampler:
                 load_average_1m=load1, load_average_5m=load5, load_average_15m=load15,
                 frequency_current_mhz=frequency.current if frequency else 0.0,
                 frequency_max_mhz=frequency.max if frequency else 0.0,
+                user_percent=times.user, system_percent=times.system, idle_percent=times.idle,
+                iowait_percent=getattr(times, "iowait", 0.0), steal_percent=getattr(times, "steal", 0.0),
+                nice_percent=getattr(times, "nice", 0.0), irq_percent=getattr(times, "irq", 0.0),
+                softirq_percent=getattr(times, "softirq", 0.0),
             )
         )
         memory = psutil.virtual_memory()

@@ -77,8 +77,10 @@ def test_benchmark_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path)
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"][0]["total"]["succeeded"] == 600
-    hardware = json.loads((run_dir / "hardware.json").read_text())
-    assert {r["node"] for r in hardware} == {h.name for h in testbed.hosts}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {r["node"] for r in manifest["hardware"]} == {h.name for h in testbed.hosts}
+    # Every host's state was recorded through the run, over its own address.
+    assert {p.stem for p in (run_dir / "nodes").glob("*.jsonl")} == {h.name for h in testbed.hosts}
 
 
 def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:

@@ -134,5 +134,5 @@ def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_fac
     pushed = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "c"),
                      "--results-config", str(right))
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    assert "results database: 52 points acknowledged" in pushed.stdout
+    assert "results database: 52 of 52 points acknowledged" in pushed.stdout
     assert counts_v1(influxdb_v1) == {"vdlt_transactions": 50, "vdlt_rounds": 2}

@@ -29,20 +29,46 @@ def _wait_http(url: str, timeout_s: float = 20.0) -> None:
             time.sleep(0.05)
 
 
-@contextlib.contextmanager
-def _running(command: list[str], ready_url: str) -> Iterator[None]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_http(ready_url)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+class LocalServer:
+    """A results server process that a test can kill and start again on the same port and data."""
+
+    def __init__(self, command: list[str], url: str, ready_path: str) -> None:
+        self.command = command
+        self.url = url
+        self.ready_url = f"{url}{ready_path}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_http(self.ready_url)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def kill(self) -> None:
+        """As a crash would: no chance to flush or shut down cleanly."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=20)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-@contextlib.contextmanager
-def influxdb_v1(directory: Path) -> Iterator[str]:
-    """Yields the URL of an influxd whose data lives in ``directory``."""
+def influxdb_v1_server(directory: Path) -> LocalServer:
+    """An influxd whose data lives in ``directory``, not started yet."""
     if shutil.which("influxd") is None:
         raise MissingServer("influxdb is not installed (scripts/install-system-packages)")
     http, rpc = free_port(), free_port()
@@ -59,19 +85,28 @@ bind-address = "127.0.0.1:{rpc}"
   bind-address = "127.0.0.1:{http}"
   log-enabled = false
 """)
-    url = f"http://127.0.0.1:{http}"
-    with _running(["influxd", "run", "-config", str(config)], f"{url}/ping"):
-        yield url
+    return LocalServer(["influxd", "run", "-config", str(config)], f"http://127.0.0.1:{http}", "/ping")
+
+
+def victoria_metrics_server(directory: Path) -> LocalServer:
+    """A victoria-metrics with a long retention (replayed old timestamps are kept) and
+    deduplication (a repeated push stays idempotent), not started yet."""
+    if shutil.which("victoria-metrics") is None:
+        raise MissingServer("victoria-metrics is not installed (scripts/install-system-packages)")
+    port = free_port()
+    return LocalServer(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={directory}",
+                        "-retentionPeriod=100y", "-dedup.minScrapeInterval=1ms"], f"http://127.0.0.1:{port}", "/health")
+
+
+@contextlib.contextmanager
+def influxdb_v1(directory: Path) -> Iterator[str]:
+    """Yields the URL of a running influxd whose data lives in ``directory``."""
+    with influxdb_v1_server(directory) as server:
+        yield server.url
 
 
 @contextlib.contextmanager
 def victoria_metrics(directory: Path) -> Iterator[str]:
-    """Yields the URL of a victoria-metrics with a long retention (replayed old timestamps are
-    kept) and deduplication (a repeated push stays idempotent)."""
-    if shutil.which("victoria-metrics") is None:
-        raise MissingServer("victoria-metrics is not installed (scripts/install-system-packages)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with _running(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={directory}",
-                   "-retentionPeriod=100y", "-dedup.minScrapeInterval=1ms"], f"{url}/health"):
-        yield url
+    """Yields the URL of a running victoria-metrics whose data lives in ``directory``."""
+    with victoria_metrics_server(directory) as server:
+        yield server.url

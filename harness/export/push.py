@@ -68,7 +68,7 @@ def push(run_dir: Path, config: InfluxConfig) -> PushReport:
     if spool.exists() and not any(spool.iterdir()):
         spool.rmdir()
     (run_dir / "export.json").write_text(json.dumps({
-        "url": config.url, "bucket": config.bucket, "protocol": report.protocol,
+        "url": config.url, "bucket": config.bucket, "protocol": report.protocol, "mode": "push",
         "produced": report.produced, "acknowledged": report.acknowledged, "spooled": report.spooled,
     }, indent=2) + "\n")
     return report

@@ -9,6 +9,13 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
   fields: tx_id, lag_ms, latency_ms (decided ones), execution_nodes, reason.
 - ``vdlt_rounds``: one point per round and class (and ``all``), at the round's start.
   tags: campaign, run_id, round, class; fields: the figures of summary.json.
+- Node state samples under Telegraf's names and fields, so existing dashboards read them:
+  ``cpu`` (tag cpu=cpu-total; usage_user, usage_system, usage_idle, usage_iowait, usage_steal,
+  usage_nice, usage_irq, usage_softirq, usage_active), ``system`` (load1, load5, load15, n_cpus), ``mem`` (total, available, used,
+  used_percent), ``disk`` (tags path, device, fstype; total, free, used, used_percent),
+  ``diskio`` (tag name; read_bytes, write_bytes, reads, writes and per-second rates), and
+  ``vdlt_trust`` (score, evidence, agreements, dissents, timeouts, uptime, code digest); all with
+  tags campaign, run_id, host, role, hardware_profile, arch, at the node's sample time.
 """
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ import gzip
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+from harness.node_watch import read_samples
 
 
 
@@ -50,21 +59,69 @@ def _fields(fields: dict[str, object]) -> str:
 def run_points(run_dir: Path) -> Iterator[tuple[str, str]]:
     """(measurement, line) for every point of the run."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    run_id, campaign = summary["run_id"], summary["benchmark"]["name"]
-    base = f"campaign={_tag(campaign)},run_id={_tag(run_id)}"
     for round_summary in summary["rounds"]:
-        label = _tag(round_summary["label"])
-        for path in sorted((run_dir / "transactions").glob(f"round-{round_summary['index']}-worker-*.csv.gz")):
-            yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
-        started = _ns(round_summary["started_at"])
-        rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
-        for slug, stats in rows:
-            fields = {"submitted": stats["submitted"], "succeeded": stats["succeeded"], "failed": stats["failed"],
-                      **{f"failed_{k}": v for k, v in stats["failed_by_reason"].items()},
-                      "send_rate_tps": stats["send_rate_tps"], "throughput_tps": stats["throughput_tps"],
-                      **{f"latency_{k.replace('.', '_')}_ms": v for k, v in stats["latency_ms"].items()},
-                      **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()}}
-            yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
+        yield from round_points(run_dir, summary, round_summary)
+    manifest_path = run_dir / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        tags = NodeTags(manifest)
+        for path in sorted((run_dir / "nodes").glob("*.jsonl")):
+            for sample in read_samples(path):
+                yield from tags.points(sample)
+
+
+def round_points(run_dir: Path, summary: dict[str, Any], round_summary: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """One round's transactions and figures."""
+    base = f"campaign={_tag(summary['benchmark']['name'])},run_id={_tag(summary['run_id'])}"
+    label = _tag(round_summary["label"])
+    for path in sorted((run_dir / "transactions").glob(f"round-{round_summary['index']}-worker-*.csv.gz")):
+        yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
+    started = _ns(round_summary["started_at"])
+    rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
+    for slug, stats in rows:
+        fields = {"submitted": stats["submitted"], "succeeded": stats["succeeded"], "failed": stats["failed"],
+                  **{f"failed_{k}": v for k, v in stats["failed_by_reason"].items()},
+                  "send_rate_tps": stats["send_rate_tps"], "throughput_tps": stats["throughput_tps"],
+                  **{f"latency_{k.replace('.', '_')}_ms": v for k, v in stats["latency_ms"].items()},
+                  **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()}}
+        yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
+
+
+class NodeTags:
+    """Node state samples as points under Telegraf's names, tagged with the run and the node's
+    role, hardware profile and architecture (from the manifest)."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        run = f"campaign={_tag(manifest['campaign'])},run_id={_tag(manifest['run_id'])}"
+        self._by_node = {
+            node["name"]: (f"{run},host={_tag(node['name'])},role={_tag(node['role'])},"
+                           f"hardware_profile={_tag(node['hardware_profile'])},arch={_tag(node['architecture'] or '')}")
+            for node in manifest["nodes"]
+        }
+        self._run = run
+
+    def points(self, sample: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        tags = self._by_node.get(sample["node"]) or (
+            f"{self._run},host={_tag(sample['node'])},role={_tag(sample['role'])},"
+            f"hardware_profile={_tag(sample['hardware_profile'])},arch=none")
+        at = sample["time_ns"]
+        cpu = sample["cpu"]
+        yield "cpu", f"cpu,{tags},cpu=cpu-total {_fields({k: cpu[k] for k in _CPU_FIELDS})} {at}"
+        yield "system", (f"system,{tags} load1={cpu['load1']!r},load5={cpu['load5']!r},load15={cpu['load15']!r},"
+                         f"n_cpus={cpu['n_cpus']}i {at}")
+        yield "mem", f"mem,{tags} {_fields(sample['mem'])} {at}"
+        for disk in sample["disk"]:
+            fields = {k: disk[k] for k in ("total", "free", "used", "used_percent")}
+            yield "disk", (f"disk,{tags},path={_tag(disk['path'])},device={_tag(disk['device'])},"
+                           f"fstype={_tag(disk['fstype'])} {_fields(fields)} {at}")
+        for io in sample["diskio"]:
+            fields = {k: v for k, v in io.items() if k != "name"}
+            yield "diskio", f"diskio,{tags},name={_tag(io['name'])} {_fields(fields)} {at}"
+        yield "vdlt_trust", f"vdlt_trust,{tags} {_fields(sample['trust'])} {at}"
+
+
+_CPU_FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_iowait", "usage_steal", "usage_nice", "usage_irq",
+               "usage_softirq", "usage_active")
 
 
 def _transaction_points(path: Path, prefix: str) -> Iterator[tuple[str, str]]:

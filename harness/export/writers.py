@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+import urllib3
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
@@ -77,7 +78,7 @@ class Writer:
             except ApiException as error:
                 raise ExportError(f"{self.config.url} refused a batch: HTTP {error.status} {error.reason}: "
                                   f"{(error.body or '')[:300]}") from error
-            except OSError as error:
+            except (OSError, urllib3.exceptions.HTTPError) as error:  # urllib3's errors are not OSErrors
                 raise ExportError(f"writing to {self.config.url} failed: {error}") from error
             return
         query = urllib.parse.urlencode({"db": self.config.bucket, "precision": "ns"})

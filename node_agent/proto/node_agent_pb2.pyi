@@ -54,7 +54,7 @@ class NodeState(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., hardware_profile: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu: _Optional[_Union[CpuState, _Mapping]] = ..., memory: _Optional[_Union[MemoryState, _Mapping]] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., trust: _Optional[_Union[TrustState, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class CpuState(_message.Message):
-    __slots__ = ("logical_count", "physical_count", "utilization_percent", "per_core_utilization_percent", "load_average_1m", "load_average_5m", "load_average_15m", "frequency_current_mhz", "frequency_max_mhz")
+    __slots__ = ("logical_count", "physical_count", "utilization_percent", "per_core_utilization_percent", "load_average_1m", "load_average_5m", "load_average_15m", "frequency_current_mhz", "frequency_max_mhz", "user_percent", "system_percent", "idle_percent", "iowait_percent", "steal_percent", "nice_percent", "irq_percent", "softirq_percent")
     LOGICAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     PHYSICAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,14 @@ class CpuState(_message.Message):
     LOAD_AVERAGE_15M_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_CURRENT_MHZ_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_MAX_MHZ_FIELD_NUMBER: _ClassVar[int]
+    USER_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    IDLE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    IOWAIT_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    STEAL_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    NICE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    IRQ_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    SOFTIRQ_PERCENT_FIELD_NUMBER: _ClassVar[int]
     logical_count: int
     physical_count: int
     utilization_percent: float
@@ -73,7 +81,15 @@ class CpuState(_message.Message):
     load_average_15m: float
     frequency_current_mhz: float
     frequency_max_mhz: float
-    def __init__(self, logical_count: _Optional[int] = ..., physical_count: _Optional[int] = ..., utilization_percent: _Optional[float] = ..., per_core_utilization_percent: _Optional[_Iterable[float]] = ..., load_average_1m: _Optional[float] = ..., load_average_5m: _Optional[float] = ..., load_average_15m: _Optional[float] = ..., frequency_current_mhz: _Optional[float] = ..., frequency_max_mhz: _Optional[float] = ...) -> None: ...
+    user_percent: float
+    system_percent: float
+    idle_percent: float
+    iowait_percent: float
+    steal_percent: float
+    nice_percent: float
+    irq_percent: float
+    softirq_percent: float
+    def __init__(self, logical_count: _Optional[int] = ..., physical_count: _Optional[int] = ..., utilization_percent: _Optional[float] = ..., per_core_utilization_percent: _Optional[_Iterable[float]] = ..., load_average_1m: _Optional[float] = ..., load_average_5m: _Optional[float] = ..., load_average_15m: _Optional[float] = ..., frequency_current_mhz: _Optional[float] = ..., frequency_max_mhz: _Optional[float] = ..., user_percent: _Optional[float] = ..., system_percent: _Optional[float] = ..., idle_percent: _Optional[float] = ..., iowait_percent: _Optional[float] = ..., steal_percent: _Optional[float] = ..., nice_percent: _Optional[float] = ..., irq_percent: _Optional[float] = ..., softirq_percent: _Optional[float] = ...) -> None: ...
 
 class MemoryState(_message.Message):
     __slots__ = ("total_bytes", "available_bytes", "used_bytes", "used_percent")

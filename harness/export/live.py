@@ -1,0 +1,164 @@
+"""Points to the results database while a run goes on, without losing one.
+
+The run hands points over as they come (node samples every interval, a round's transactions and
+figures when the round ends); one writer thread sends them in batches of up to ``BATCH`` lines
+at least every ``flush_interval_s``. A batch the database does not take is written to
+``RUN_DIR/spool/`` at once; while anything is spooled, new batches join the spool (in order) and
+every ``retry_interval_s`` the oldest spooled batch is tried again, so a database that is
+restarted mid-run receives everything once it is back. What is still spooled when the run ends
+is reported, and ``harness results push RUN_DIR`` sends the whole run again (same points, same
+timestamps, so nothing is duplicated).
+
+The lines are the ones :func:`harness.export.schema.run_points` makes from the finished folder,
+so the live copy and a later push are the same points.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.export.config import InfluxConfig
+from harness.export.schema import NodeTags, round_points
+from harness.export.writers import BATCH, ExportError, Writer
+
+_CLOSE = object()
+
+
+@dataclass
+class ExportTally:
+    url: str
+    protocol: str
+    produced: Counter[str] = field(default_factory=Counter)
+    acknowledged: Counter[str] = field(default_factory=Counter)
+    spooled: Counter[str] = field(default_factory=Counter)
+    """Points that went through the spool at some time during the run."""
+    pending: Counter[str] = field(default_factory=Counter)
+    """Points still in the spool when the run ended."""
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "protocol": self.protocol, "mode": "live", "produced": self.produced,
+                "acknowledged": self.acknowledged, "spooled": self.spooled, "pending": self.pending,
+                "first_error": self.errors[0] if self.errors else None}
+
+
+@dataclass
+class _SpooledBatch:
+    path: Path
+    lines: list[str]
+    counts: Counter[str]
+
+
+class LiveExport:
+    def __init__(self, config: InfluxConfig, run_dir: Path, manifest: dict[str, Any],
+                 flush_interval_s: float = 1.0, retry_interval_s: float = 2.0) -> None:
+        self.run_dir = run_dir
+        self.spool_dir = run_dir / "spool"
+        self.writer = Writer(config)
+        self.tally = ExportTally(config.url, self.writer.protocol)
+        self.node_tags = NodeTags(manifest)
+        self.flush_interval_s = flush_interval_s
+        self.retry_interval_s = retry_interval_s
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._spool: list[_SpooledBatch] = []
+        self._spool_number = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="live-export", daemon=True)
+        self._thread.start()
+
+    # -- producers (any thread) -------------------------------------------------------------
+
+    def add_sample(self, sample: dict[str, Any]) -> None:
+        self._add(self.node_tags.points(sample))
+
+    def add_round(self, summary: dict[str, Any], round_summary: dict[str, Any]) -> None:
+        self._add(round_points(self.run_dir, summary, round_summary))
+
+    def _add(self, points: Iterable[tuple[str, str]]) -> None:
+        items = list(points)
+        with self._lock:
+            self.tally.produced.update(m for m, _ in items)
+        self._inbox.put(items)
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        batch: list[tuple[str, str]] = []
+        next_flush = time.monotonic() + self.flush_interval_s
+        next_retry = 0.0
+        closing = False
+        while not closing or batch:
+            timeout = max(next_flush - time.monotonic(), 0.0)
+            try:
+                item = self._inbox.get(timeout=timeout) if not closing else None
+            except queue.Empty:
+                item = None
+            if item is _CLOSE:
+                closing = True
+            elif item:
+                batch.extend(item)
+            now = time.monotonic()
+            if self._spool and now >= next_retry:
+                self._retry_spool()
+                next_retry = now + self.retry_interval_s
+            if len(batch) >= BATCH or now >= next_flush or closing:
+                while batch:
+                    chunk, batch = batch[:BATCH], batch[BATCH:]
+                    self._send(chunk)
+                next_flush = now + self.flush_interval_s
+        if self._spool:
+            self._retry_spool()
+
+    def _send(self, chunk: list[tuple[str, str]]) -> None:
+        lines, counts = [line for _, line in chunk], Counter(m for m, _ in chunk)
+        if not self._spool:
+            try:
+                self.writer.write(lines)
+                with self._lock:
+                    self.tally.acknowledged.update(counts)
+                return
+            except Exception as error:  # noqa: BLE001 - whatever the client raises, the batch is kept
+                self.tally.errors.append(_describe(error))
+        # Behind a spooled batch, a new one waits its turn: the spool keeps the order of the run.
+        self._spool_number += 1
+        self.spool_dir.mkdir(exist_ok=True)
+        path = self.spool_dir / f"live-{self._spool_number:06d}.lp"
+        path.write_text("\n".join(lines) + "\n")
+        self._spool.append(_SpooledBatch(path, lines, counts))
+        with self._lock:
+            self.tally.spooled.update(counts)
+
+    def _retry_spool(self) -> None:
+        while self._spool:
+            oldest = self._spool[0]
+            try:
+                self.writer.write(oldest.lines)
+            except Exception as error:  # noqa: BLE001 - whatever the client raises, the batch is kept
+                self.tally.errors.append(_describe(error))
+                return
+            oldest.path.unlink()
+            self._spool.pop(0)
+            with self._lock:
+                self.tally.acknowledged.update(oldest.counts)
+        if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
+            self.spool_dir.rmdir()
+
+    def close(self) -> ExportTally:
+        """Sends what is queued, tries the spool once more, and writes ``export.json``."""
+        self._inbox.put(_CLOSE)
+        self._thread.join()
+        self.writer.close()
+        for spooled in self._spool:
+            self.tally.pending.update(spooled.counts)
+        (self.run_dir / "export.json").write_text(json.dumps(self.tally.to_json(), indent=2) + "\n")
+        return self.tally
+
+
+def _describe(error: Exception) -> str:
+    return str(error) if isinstance(error, ExportError) else f"{type(error).__name__}: {error}"
