@@ -2,24 +2,29 @@
 produced was acknowledged.
 
 Goal (issue 6): >= 100,000 points/s through each path, acknowledged == produced. Makes one run
-folder of N transactions against the gRPC sink, then pushes it to Debian's influxdb 1.6.7 (v1
-/write) and victoria-metrics (influxdb-client, v2 write API), each started here on loopback.
+folder of N transactions against the gRPC sink, then writes it to Debian's influxdb 1.6.7 (v1
+/write) and victoria-metrics (influxdb-client, v2 write API), each started here on loopback, in
+both ways the harness writes: `results push` and the live export a run uses (fed the run's
+rounds as `harness run` feeds them).
 
     .venv/bin/python benchmarks/export_throughput.py [TRANSACTIONS]
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
 from harness.export.config import InfluxConfig
+from harness.export.live import LiveExport
 from harness.export.local_servers import influxdb_v1, victoria_metrics
 from harness.export.push import push
 from harness.testbed import free_port
@@ -50,10 +55,22 @@ def make_run(tmp: Path, transactions: int) -> Path:
 def measure(name: str, url: str, run_dir: Path) -> None:
     started = time.perf_counter()
     report = push(run_dir, InfluxConfig(url=url, bucket="vdlt"))
-    elapsed = time.perf_counter() - started
-    produced, acknowledged = sum(report.produced.values()), sum(report.acknowledged.values())
+    show(f"{name}, push", report.protocol, report.produced, report.acknowledged, time.perf_counter() - started)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    started = time.perf_counter()
+    live = LiveExport(InfluxConfig(url=url, bucket="vdlt"), run_dir, manifest)
+    for round_summary in summary["rounds"]:
+        live.add_round(summary, round_summary)
+    tally = live.close()
+    show(f"{name}, live", tally.protocol, tally.produced, tally.acknowledged, time.perf_counter() - started)
+
+
+def show(name: str, protocol: str, produced_counts: Counter[str], acknowledged_counts: Counter[str],
+         elapsed: float) -> None:
+    produced, acknowledged = sum(produced_counts.values()), sum(acknowledged_counts.values())
     rate = produced / elapsed
-    print(f"{name:<32} {report.protocol:>3} {produced:>9} {acknowledged:>9} {rate:>12,.0f}/s "
+    print(f"{name:<38} {protocol:>3} {produced:>9} {acknowledged:>9} {rate:>12,.0f}/s "
           f"{'met' if rate >= GOAL and acknowledged == produced else 'NOT met'}", flush=True)
 
 
@@ -61,7 +78,7 @@ def main(transactions: int) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         run_dir = make_run(tmp, transactions)
-        print(f"{'path':<32} {'':>3} {'produced':>9} {'acked':>9} {'points/s':>14} goal {GOAL:,}/s")
+        print(f"{'path':<38} {'':>3} {'produced':>9} {'acked':>9} {'points/s':>14} goal {GOAL:,}/s")
         with influxdb_v1(tmp / "influxdb") as url:
             query = urllib.parse.urlencode({"q": "CREATE DATABASE vdlt"})
             urllib.request.urlopen(urllib.request.Request(f"{url}/query?{query}", method="POST")).read()

@@ -81,10 +81,20 @@ class LiveExport:
         self._add(round_points(self.run_dir, summary, round_summary))
 
     def _add(self, points: Iterable[tuple[str, str]]) -> None:
-        items = list(points)
+        # Handed over a batch at a time, so the writer sends while the rest is still being made.
+        chunk: list[tuple[str, str]] = []
+        for point in points:
+            chunk.append(point)
+            if len(chunk) >= BATCH:
+                self._hand_over(chunk)
+                chunk = []
+        if chunk:
+            self._hand_over(chunk)
+
+    def _hand_over(self, chunk: list[tuple[str, str]]) -> None:
         with self._lock:
-            self.tally.produced.update(m for m, _ in items)
-        self._inbox.put(items)
+            self.tally.produced.update(m for m, _ in chunk)
+        self._inbox.put(chunk)
 
     # -- the writer thread ------------------------------------------------------------------
 
