@@ -34,7 +34,7 @@ from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
 from harness.export.live import ExportTally, LiveExport
 from harness.export.push import push as push_run
-from harness.export.writers import ExportError, detect, protocol_for
+from harness.export.writers import ExportError, check_access, detect, protocol_for
 from harness.hardware import profile_record
 from harness.remote_exec import run_on
 from harness.report import build_report
@@ -281,7 +281,7 @@ def _results_database(config_file: Path | None, optional: bool) -> InfluxConfig 
         return None
     config = influx_config.resolve(config_file, {})
     try:
-        protocol_for(config, detect(config.url))
+        check_access(config, protocol_for(config, detect(config.url)))
     except ExportError as error:
         if not optional:
             raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \

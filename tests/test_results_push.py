@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.export import local_servers
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -136,3 +138,31 @@ def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_fac
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "results database: 52 of 52 points acknowledged" in pushed.stdout
     assert counts_v1(influxdb_v1) == {"vdlt_transactions": 50, "vdlt_rounds": 2}
+
+
+def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path: Path, sink_factory) -> None:
+    bench = tmp_path / "b.yaml"
+    bench.write_text(yaml.safe_dump({"test": {"name": "auth", "rounds": [
+        {"label": "r", "txNumber": 50, "rateControl": {"type": "fixed-rate", "opts": {"tps": 100}},
+         "workload": {"module": KV}}]}}))
+    endpoint = sink_factory()
+    with local_servers.influxdb_v1_server(tmp_path / "influxdb", auth=True) as server:
+        influxql(server.url, "", "CREATE USER admin WITH PASSWORD 'secret' WITH ALL PRIVILEGES")
+
+        def run(token: str, results: str) -> subprocess.CompletedProcess[str]:
+            config = tmp_path / f"{results}.yaml"
+            config.write_text(f"influx:\n  url: {server.url}\n  bucket: vdlt\n  token: '{token}'\n")
+            return harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / results),
+                           "--results-config", str(config))
+
+        wrong = run("admin:wrong", "wrong")
+        assert wrong.returncode == 1 and "refused the token (HTTP 401" in wrong.stderr, wrong.stderr
+        assert "nothing was started" in wrong.stderr and not (tmp_path / "wrong").exists()
+        missing = run("admin:secret", "missing")
+        assert missing.returncode == 1 and "has no database 'vdlt'" in missing.stderr, missing.stderr
+        assert not (tmp_path / "missing").exists()
+        params = urllib.parse.urlencode({"q": "CREATE DATABASE vdlt", "u": "admin", "p": "secret"})
+        urllib.request.urlopen(urllib.request.Request(f"{server.url}/query?{params}", method="POST")).read()
+        right = run("admin:secret", "right")
+        assert right.returncode == 0, right.stdout + right.stderr
+        assert "results database: 52 of 52 points acknowledged" in right.stdout

@@ -67,8 +67,9 @@ class LocalServer:
         self.stop()
 
 
-def influxdb_v1_server(directory: Path) -> LocalServer:
-    """An influxd whose data lives in ``directory``, not started yet."""
+def influxdb_v1_server(directory: Path, auth: bool = False) -> LocalServer:
+    """An influxd whose data lives in ``directory``, not started yet. With ``auth``, requests need
+    a user; the first one (an admin) can be created without."""
     if shutil.which("influxd") is None:
         raise MissingServer("influxdb is not installed (scripts/install-system-packages)")
     http, rpc = free_port(), free_port()
@@ -84,6 +85,7 @@ bind-address = "127.0.0.1:{rpc}"
 [http]
   bind-address = "127.0.0.1:{http}"
   log-enabled = false
+  auth-enabled = {'true' if auth else 'false'}
 """)
     return LocalServer(["influxd", "run", "-config", str(config)], f"http://127.0.0.1:{http}", "/ping")
 

@@ -6,6 +6,7 @@ a failure raises and the caller keeps the batch.
 """
 from __future__ import annotations
 
+import base64
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -81,22 +82,54 @@ class Writer:
             except (OSError, urllib3.exceptions.HTTPError) as error:  # urllib3's errors are not OSErrors
                 raise ExportError(f"writing to {self.config.url} failed: {error}") from error
             return
-        query = urllib.parse.urlencode({"db": self.config.bucket, "precision": "ns"})
-        request = urllib.request.Request(f"{self.config.url}/write?{query}", data="\n".join(lines).encode(),
-                                         method="POST")
-        if self.config.token:
-            request.add_header("Authorization", f"Token {self.config.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                if response.status not in (200, 204):
-                    raise ExportError(f"{self.config.url}/write answered HTTP {response.status}")
-        except urllib.error.HTTPError as error:
-            raise ExportError(f"{self.config.url}/write refused a batch: HTTP {error.code}: "
-                              f"{error.read()[:300].decode(errors='replace')}") from error
-        except (urllib.error.URLError, OSError) as error:
-            raise ExportError(f"writing to {self.config.url} failed: {error}") from error
+        status, body = _post(_write_url(self.config, "v1"), "\n".join(lines).encode(), _auth(self.config, "v1"))
+        if status not in (200, 204):
+            raise ExportError(f"{self.config.url}/write refused a batch: HTTP {status}: {body}")
 
     def close(self) -> None:
         if self._client is not None:
             self._api.close()
             self._client.close()
+
+
+def check_access(config: InfluxConfig, protocol: str) -> None:
+    """An empty write, so the server says before any load whether the token and the database
+    (bucket) are right. Only 401/403 and 404 count: what a server answers to an empty body
+    otherwise differs between servers and says nothing about access."""
+    status, body = _post(_write_url(config, protocol), b"", _auth(config, protocol))
+    where = "database" if protocol == "v1" else "bucket"
+    if status in (401, 403):
+        raise ExportError(f"{config.url} refused the token (HTTP {status}: {body}); check `token` "
+                          f"(HARNESS_INFLUX_TOKEN; user:password for InfluxDB 1.x with authentication)")
+    if status == 404:
+        raise ExportError(f"{config.url} has no {where} {config.bucket!r} (HTTP 404: {body}); create it or "
+                          f"check `bucket` (HARNESS_INFLUX_BUCKET)")
+
+
+def _write_url(config: InfluxConfig, protocol: str) -> str:
+    if protocol == "v1":
+        return f"{config.url}/write?" + urllib.parse.urlencode({"db": config.bucket, "precision": "ns"})
+    return f"{config.url}/api/v2/write?" + urllib.parse.urlencode(
+        {"org": config.org or "-", "bucket": config.bucket, "precision": "ns"})
+
+
+def _auth(config: InfluxConfig, protocol: str) -> dict[str, str]:
+    """InfluxDB 1.x before 1.8 knows only user and password (basic auth); later servers take a
+    token, and 1.8's compatibility endpoints a token of the form user:password."""
+    if not config.token:
+        return {}
+    if protocol == "v1" and ":" in config.token:
+        return {"Authorization": "Basic " + base64.b64encode(config.token.encode()).decode()}
+    return {"Authorization": f"Token {config.token}"}
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """(HTTP status, the start of the answer); ExportError when the server cannot be reached."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read(300).decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(300).decode(errors="replace").strip()
+    except (urllib.error.URLError, OSError) as error:
+        raise ExportError(f"writing to {url.split('?')[0]} failed: {getattr(error, 'reason', error)}") from error
