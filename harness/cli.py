@@ -372,6 +372,7 @@ def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_di
                         lambda s, counts: live_view.update(progress_table(s.label, counts, time.monotonic() - round_started))
                     )
                 results.append(result)
+                folder.write_histograms(result)
                 summary = folder.write_summary(benchmark, results, started_ns, "running")
                 if live is not None:
                     live.add_round(summary, summary["rounds"][-1])

@@ -63,6 +63,18 @@ class RunFolder:
         _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         return manifest
 
+    def write_histograms(self, result: RoundResult) -> Path:
+        """The round's latency and lag histograms per class, in HdrHistogram's standard compressed
+        encoding (base64), so percentiles can be recomputed or merged across runs exactly."""
+        directory = self.path / "histograms"
+        directory.mkdir(exist_ok=True)
+        path = directory / f"round-{result.spec.index}.json"
+        classes = {slug: {"latency_us": stats.latency.encode().decode(), "lag_us": stats.lag.encode().decode()}
+                   for slug, stats in [*result.per_class.items(), ("all", result.total)]}
+        _write_atomic(path, json.dumps({"round": result.spec.label, "unit": "microseconds", "classes": classes},
+                                       indent=2) + "\n")
+        return path
+
     def remove(self) -> None:
         """For a run that could not start: no folder is left that looks like a run."""
         shutil.rmtree(self.path)

@@ -17,6 +17,7 @@ from typing import Iterator
 import grpc
 import pytest
 import yaml
+from hdrh.histogram import HdrHistogram
 
 from harness.export import local_servers
 from harness.node_watch import read_samples
@@ -114,6 +115,13 @@ def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path,
         assert export["produced"]["cpu"] == sum(len(r) for r in samples.values())
         assert samples["exec-0"][-1]["trust"]["agreements"] > 0  # fast confirmation asks two nodes to agree
         assert samples["exec-0"][-1]["trust"]["code_digest"]
+
+        # The histograms the round's percentiles come from are kept, in HdrHistogram's encoding.
+        first_round = json.loads((run_dir / "summary.json").read_text())["rounds"][0]
+        stored = json.loads((run_dir / "histograms" / "round-0.json").read_text())
+        latency = HdrHistogram.decode(stored["classes"]["all"]["latency_us"])
+        assert latency.get_total_count() == first_round["total"]["succeeded"] > 0
+        assert latency.get_value_at_percentile(99) / 1000 == pytest.approx(first_round["total"]["latency_ms"]["p99"])
 
         # The manifest names what ran.
         manifest = json.loads((run_dir / "manifest.json").read_text())
