@@ -32,7 +32,8 @@ from harness.loadgen.workload import load_workload_module
 from harness.node_watch import NodeStateRecorder
 from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
-from harness.export.live import ExportTally, LiveExport
+from harness.export.live import LiveExport
+from harness.export.tally import ExportTally
 from harness.export.push import push as push_run
 from harness.export.writers import ExportError, check_access, detect, protocol_for
 from harness.hardware import profile_record

@@ -8,9 +8,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -23,13 +20,10 @@ from harness.export import local_servers
 from harness.node_watch import read_samples
 from harness.testbed import scratch_local_inventory
 from tests.conftest import REPO, harness
-from tests.test_results_push import influxql
+from tests.test_results_push import COUNTED, counts_v1, counts_vm, influxql
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
 DASHBOARD = REPO / "grafana" / "dashboards" / "vdlt-run.json"
-# One always-present field per measurement: counting it counts the measurement's points.
-COUNTED = {"vdlt_transactions": "lag_ms", "vdlt_rounds": "submitted", "cpu": "usage_idle", "system": "load1",
-           "mem": "total", "disk": "total", "diskio": "reads", "vdlt_trust": "score"}
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +49,6 @@ def settings(directory: Path, url: str) -> Path:
     path = directory / "results.yaml"
     path.write_text(f"influx:\n  url: {url}\n  bucket: vdlt\n")
     return path
-
-
-def counts_v1(url: str) -> dict[str, int]:
-    query = "; ".join(f'SELECT count("{field}") FROM "{m}"' for m, field in COUNTED.items())
-    answer = influxql(url, "vdlt", query)
-    return {r["series"][0]["name"]: r["series"][0]["values"][0][1] for r in answer["results"] if r.get("series")}
-
-
-def counts_vm(url: str, expected: dict[str, int], timeout_s: float = 20.0) -> dict[str, int]:
-    """VictoriaMetrics names series `measurement_field` and shows new data after up to ~2.5 s: poll."""
-    names = {f"{m}_{field}": m for m, field in COUNTED.items()}
-    query = urllib.parse.urlencode({"match[]": "{__name__=~\"" + "|".join(names) + "\"}"})
-    deadline = time.monotonic() + timeout_s
-    while True:
-        counts: Counter[str] = Counter()
-        with urllib.request.urlopen(f"{url}/api/v1/export?{query}", timeout=10) as response:
-            for line in response.read().decode().splitlines():
-                series = json.loads(line)
-                counts[names[series["metric"]["__name__"]]] += len(series["values"])
-        if dict(counts) == expected or time.monotonic() > deadline:
-            return dict(counts)
-        time.sleep(0.5)
 
 
 def only_run(results: Path) -> Path:

@@ -38,19 +38,26 @@ def influxql(url: str, database: str, query: str) -> dict:
         return json.loads(response.read())
 
 
+# One always-present field per measurement: counting it counts the measurement's points.
+COUNTED = {"vdlt_transactions": "lag_ms", "vdlt_rounds": "submitted", "cpu": "usage_idle", "system": "load1",
+           "mem": "total", "disk": "total", "diskio": "reads", "vdlt_trust": "score"}
+
+
 def counts_v1(url: str) -> dict[str, int]:
-    answer = influxql(url, "vdlt", "SELECT count(lag_ms) FROM vdlt_transactions; SELECT count(submitted) FROM vdlt_rounds")
+    """Points per measurement, for the measurements that have any."""
+    query = "; ".join(f'SELECT count("{field}") FROM "{m}"' for m, field in COUNTED.items())
+    answer = influxql(url, "vdlt", query)
     return {r["series"][0]["name"]: r["series"][0]["values"][0][1] for r in answer["results"] if r.get("series")}
 
 
-def counts_vm(url: str, expected: dict[str, int], timeout_s: float = 15.0) -> dict[str, int]:
+def counts_vm(url: str, expected: dict[str, int], timeout_s: float = 20.0) -> dict[str, int]:
     """VictoriaMetrics names series `measurement_field` and shows new data after up to ~2.5 s: poll."""
-    names = {"vdlt_transactions_lag_ms": "vdlt_transactions", "vdlt_rounds_submitted": "vdlt_rounds"}
+    names = {f"{m}_{field}": m for m, field in COUNTED.items()}
+    query = urllib.parse.urlencode({"match[]": "{__name__=~\"" + "|".join(names) + "\"}"})
     deadline = time.monotonic() + timeout_s
     while True:
-        query = urllib.parse.urlencode({"match[]": '{__name__=~"vdlt_transactions_lag_ms|vdlt_rounds_submitted"}'})
+        counts: Counter[str] = Counter()
         with urllib.request.urlopen(f"{url}/api/v1/export?{query}", timeout=10) as response:
-            counts: Counter[str] = Counter()
             for line in response.read().decode().splitlines():
                 series = json.loads(line)
                 counts[names[series["metric"]["__name__"]]] += len(series["values"])

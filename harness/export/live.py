@@ -19,33 +19,16 @@ import queue
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from harness.export.config import InfluxConfig
 from harness.export.schema import NodeTags, round_points
+from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
 
 _CLOSE = object()
-
-
-@dataclass
-class ExportTally:
-    url: str
-    protocol: str
-    produced: Counter[str] = field(default_factory=Counter)
-    acknowledged: Counter[str] = field(default_factory=Counter)
-    spooled: Counter[str] = field(default_factory=Counter)
-    """Points that went through the spool at some time during the run."""
-    pending: Counter[str] = field(default_factory=Counter)
-    """Points still in the spool when the run ended."""
-    errors: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "protocol": self.protocol, "mode": "live", "produced": self.produced,
-                "acknowledged": self.acknowledged, "spooled": self.spooled, "pending": self.pending,
-                "first_error": self.errors[0] if self.errors else None}
 
 
 @dataclass
@@ -61,7 +44,7 @@ class LiveExport:
         self.run_dir = run_dir
         self.spool_dir = run_dir / "spool"
         self.writer = Writer(config)
-        self.tally = ExportTally(config.url, self.writer.protocol)
+        self.tally = ExportTally(config.url, config.bucket, self.writer.protocol, "live")
         self.node_tags = NodeTags(manifest)
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s

@@ -9,27 +9,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.export.config import InfluxConfig
 from harness.export.schema import run_points
+from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
 
 
-@dataclass
-class PushReport:
-    run_dir: Path
-    protocol: str
-    produced: Counter[str] = field(default_factory=Counter)
-    acknowledged: Counter[str] = field(default_factory=Counter)
-    spooled: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-
-
-def push(run_dir: Path, config: InfluxConfig) -> PushReport:
+def push(run_dir: Path, config: InfluxConfig) -> ExportTally:
     writer = Writer(config)
-    report = PushReport(run_dir, writer.protocol)
+    report = ExportTally(config.url, config.bucket, writer.protocol, "push")
     spool = run_dir / "spool"
     for old in spool.glob("*.lp") if spool.exists() else []:
         old.unlink()
@@ -67,8 +57,6 @@ def push(run_dir: Path, config: InfluxConfig) -> PushReport:
             writer.close()
     if spool.exists() and not any(spool.iterdir()):
         spool.rmdir()
-    (run_dir / "export.json").write_text(json.dumps({
-        "url": config.url, "bucket": config.bucket, "protocol": report.protocol, "mode": "push",
-        "produced": report.produced, "acknowledged": report.acknowledged, "spooled": report.spooled,
-    }, indent=2) + "\n")
+    report.pending.update(report.spooled)  # a push does not retry: what it spooled waits for the next one
+    (run_dir / "export.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return report
