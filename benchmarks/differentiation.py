@@ -9,6 +9,8 @@ For each scheduler, on a fresh local testbed with that policy:
 2. overload: the mix at 150 % of saturation -> each class's p99, success ratio and the
    ratio p99(overload) / p99(unloaded).
 Saturation is measured first, under CBWFQ, as the highest confirmed throughput of the mix.
+3. a lower bound no scheduler can beat: fast confirmation alone at its share of the overload
+   (a third of 150 %), with no other class present; its p99 against the unloaded p99.
 
     .venv/bin/python benchmarks/differentiation.py [--seconds S]
 """
@@ -46,9 +48,10 @@ def saturation(seconds: float) -> float:
 def measure(scheduler: str, saturated: float, seconds: float) -> dict[str, dict]:
     with local_testbed(policy(scheduler)) as (inventory, work_dir):
         run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)])
-        unloaded, overload = run_rounds(inventory, work_dir, [
+        unloaded, overload, alone = run_rounds(inventory, work_dir, [
             kv_round("unloaded", 0.1 * saturated, seconds, MIX),
             kv_round("overload", 1.5 * saturated, seconds, MIX),
+            kv_round("fast-alone", 1.5 * saturated / len(MIX), seconds, {"fast-confirmation": 1}),
         ])
     figures = {}
     for slug in CLASSES:
@@ -60,6 +63,10 @@ def measure(scheduler: str, saturated: float, seconds: float) -> dict[str, dict]
             "success": busy["succeeded"] / max(busy["submitted"], 1),
             "dropped": busy["failed_by_reason"]["dropped"],
         }
+    alone_p99 = alone.per_class["fast-confirmation"].summary()["latency_ms"]["p99"]
+    calm = figures["fast-confirmation"]["unloaded_p99_ms"]
+    figures["fast-confirmation"]["alone_p99_ms"] = alone_p99
+    figures["fast-confirmation"]["alone_ratio"] = alone_p99 / calm if alone_p99 and calm else None
     return figures
 
 
@@ -82,6 +89,10 @@ def main() -> int:
     fifo_ratios = [f["ratio"] for f in results["fifo"].values() if f["ratio"]]
     print(f"\nCBWFQ fast-confirmation p99 ratio: {fast_cbwfq:.2f}x (goal <= 2x): "
           f"{'met' if fast_cbwfq and fast_cbwfq <= 2 else 'NOT met'}")
+    bound = results["cbwfq"]["fast-confirmation"]
+    if bound["alone_ratio"]:
+        print(f"lower bound for any scheduler: fast confirmation alone at {1.5 * saturated / len(MIX):.0f}/s "
+              f"(its share of the overload): p99 {bound['alone_p99_ms']:.1f} ms = {bound['alone_ratio']:.2f}x unloaded")
     if fifo_ratios:
         print(f"FIFO p99 ratios across classes: {min(fifo_ratios):.1f}x .. {max(fifo_ratios):.1f}x "
               f"(spread {max(fifo_ratios) / min(fifo_ratios):.2f}: near 1 means all classes degrade alike)")
