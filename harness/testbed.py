@@ -71,9 +71,6 @@ def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) 
         extravars.update(
             harness_bundle=str(path),
             harness_bundle_digest=digest,
-            harness_project_wheel=wheelhouse.project_wheel().name,
-            harness_installer_wheel=wheelhouse.installer_wheel().name,
-            harness_node_requirements=wheelhouse.requirements(),
         )
     return extravars
 

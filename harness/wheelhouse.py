@@ -1,10 +1,13 @@
-"""What a node installs, built on the controller: the project's wheel and its runtime dependencies.
+"""What a node installs, built on the controller: the project and its runtime dependencies.
 
 Nodes have no registry access (namespace hosts have no route out; lab machines often have none),
-so the controller fills a directory with wheels and the bootstrap role installs from it with
-``--no-index``. Only what the node agent and vdlt import is shipped, at the versions the
-controller runs. The directory is cached under ``.cache/wheelhouse/``; the project's wheel is
-rebuilt when its sources change (its file name carries a digest of them).
+so the controller downloads the wheels, builds the project's, and installs them all once into a
+staging directory (``pip install --target``). That directory, packed as one archive named by its
+digest, is the bundle: a node unpacks it into its virtual environment's site-packages, with no
+pip and no per-node unpacking of wheels (installing with pip on every node was most of the CPU
+time of bringing up a testbed). Only what the node agent and vdlt import is shipped, at the
+versions the controller runs. Everything is cached under ``.cache/wheelhouse/``; the project's
+wheel is rebuilt when its sources change.
 """
 from __future__ import annotations
 
@@ -39,21 +42,15 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in NODE_REQUIREMENTS]
 
 
-def installer() -> str:
-    """The pip that installs on the nodes, shipped as a wheel and run from it: the nodes' virtual
-    environments are made without pip (ensurepip is most of a first install's CPU time)."""
-    return f"pip=={version('pip')}"
-
-
 def build(cache: Path = CACHE) -> Path:
     """The wheelhouse directory, (re)built as needed: ``project/`` holds our wheel, ``deps/`` the rest."""
     deps, project = cache / "deps", cache / "project"
     stamp = deps / ".requirements"
-    wanted = "\n".join([*requirements(), installer()])
+    wanted = "\n".join(requirements())
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(deps, ignore_errors=True)
         deps.mkdir(parents=True)
-        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements(), installer())
+        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
         stamp.write_text(wanted)
     digest = source_digest()
     if not (project / f".source-{digest}").exists():
@@ -65,28 +62,30 @@ def build(cache: Path = CACHE) -> Path:
 
 
 def bundle(cache: Path = CACHE) -> tuple[Path, str]:
-    """One tar file with every wheel a node installs, named by its contents' digest: a node
-    copies one file and installs only when the digest changed."""
+    """The node's site-packages as one gzipped tar file, named by its contents' digest: a node
+    copies one file and unpacks it only when the digest changed."""
     build(cache)
     wheels = sorted([*(cache / "deps").glob("*.whl"), *(cache / "project").glob("*.whl")])
     digest = hashlib.sha256()
-    digest.update("\n".join([*requirements(), installer()]).encode())
+    digest.update("\n".join(requirements()).encode())
     digest.update(source_digest().encode())
     name = digest.hexdigest()[:16]
-    path = cache / f"node-bundle-{name}.tar"
+    path = cache / f"node-site-{name}.tar.gz"
     if not path.exists():
-        for old in cache.glob("node-bundle-*.tar"):
+        staging = cache / "site"
+        shutil.rmtree(staging, ignore_errors=True)
+        _pip("install", "--no-index", "--no-deps", "--no-compile", "--target", str(staging), *map(str, wheels))
+        # Console scripts name the controller's interpreter; nodes run `python -m node_agent`.
+        shutil.rmtree(staging / "bin", ignore_errors=True)
+        for old in [*cache.glob("node-site-*.tar.gz"), *cache.glob("node-bundle-*.tar")]:
             old.unlink()
         partial = path.with_suffix(".partial")
-        with tarfile.open(partial, "w") as tar:
-            for wheel in wheels:
-                tar.add(wheel, arcname=wheel.name)
+        with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+            for entry in sorted(staging.iterdir()):
+                tar.add(entry, arcname=entry.name)
         partial.replace(path)
+        shutil.rmtree(staging)
     return path, name
-
-
-def installer_wheel(cache: Path = CACHE) -> Path:
-    return next((cache / "deps").glob("pip-*.whl"))
 
 
 def project_wheel(cache: Path = CACHE) -> Path:
