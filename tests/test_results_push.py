@@ -1,6 +1,8 @@
 """Run folders pushed to real results databases: both protocols, exact counts, no duplicates."""
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import subprocess
 import time
@@ -173,3 +175,20 @@ def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path
         right = run("admin:secret", "right")
         assert right.returncode == 0, right.stdout + right.stderr
         assert "results database: 52 of 52 points acknowledged" in right.stdout
+
+
+def test_a_multi_line_reason_is_exported_as_one_point(run_dir: Path, influxdb_v1: str) -> None:
+    records = sorted((run_dir / "transactions").glob("*.csv.gz"))[0]
+    with gzip.open(records, "rt", newline="") as handle:
+        rows = list(csv.reader(handle))
+    reason = rows[0].index("reason")
+    rows[1][reason] = 'control node error: Traceback\n  File "x.py", line 1'
+    with gzip.open(records, "wt", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    influxql(influxdb_v1, "", "CREATE DATABASE vdlt")
+    result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert counts_v1(influxdb_v1) == produced(run_dir) == {"vdlt_transactions": 600, "vdlt_rounds": 5}
+    answer = influxql(influxdb_v1, "vdlt", "SELECT reason FROM vdlt_transactions WHERE reason =~ /Traceback/")
+    (row,) = answer["results"][0]["series"][0]["values"]
+    assert row[1] == 'control node error: Traceback\\n  File "x.py", line 1'

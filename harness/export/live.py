@@ -33,8 +33,8 @@ _CLOSE = object()
 
 @dataclass
 class _SpooledBatch:
+    """A batch on disk only: a long outage costs disk, not memory."""
     path: Path
-    lines: list[str]
     counts: Counter[str]
 
 
@@ -123,7 +123,7 @@ class LiveExport:
         self.spool_dir.mkdir(exist_ok=True)
         path = self.spool_dir / f"live-{self._spool_number:06d}.lp"
         path.write_text("\n".join(lines) + "\n")
-        self._spool.append(_SpooledBatch(path, lines, counts))
+        self._spool.append(_SpooledBatch(path, counts))
         with self._lock:
             self.tally.spooled.update(counts)
 
@@ -131,7 +131,7 @@ class LiveExport:
         while self._spool:
             oldest = self._spool[0]
             try:
-                self.writer.write(oldest.lines)
+                self.writer.write(oldest.path.read_text().splitlines())
             except Exception as error:  # noqa: BLE001 - whatever the client raises, the batch is kept
                 self.tally.errors.append(_describe(error))
                 return

@@ -35,9 +35,11 @@ def _tag(value: str) -> str:
 
 
 def _string(value: str) -> str:
-    if "\\" not in value and '"' not in value:
+    if "\\" not in value and '"' not in value and "\n" not in value:
         return f'"{value}"'
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Line protocol has no newline inside a value: a multi-line reason keeps its lines as "\n".
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def _fields(fields: dict[str, object]) -> str:
