@@ -284,10 +284,7 @@ def _results_database(config_file: Path | None, optional: bool) -> InfluxConfig 
     try:
         check_access(config, protocol_for(config, detect(config.url)))
     except ExportError as error:
-        if not optional:
-            raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \
-                from error
-        _warn(f"{error}; results stay in the local store only")
+        _database_unavailable(error, optional)
         return None
     return config
 
@@ -301,10 +298,15 @@ def _start_live_export(config: InfluxConfig | None, folder: RunFolder, manifest:
     except ExportError as error:  # the database went away since it was checked
         if not optional:
             folder.remove()
-            raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") \
-                from error
-        _warn(f"{error}; results stay in the local store only")
+        _database_unavailable(error, optional)
         return None
+
+
+def _database_unavailable(error: ExportError, optional: bool) -> None:
+    """Before any load: an error, or with --results-optional a warning and the local store only."""
+    if not optional:
+        raise HarnessError(f"{error} (nothing was started; --results-optional keeps the local store only)") from error
+    _warn(f"{error}; results stay in the local store only")
 
 
 def _report_export(tally: ExportTally, run_dir: Path, optional: bool) -> None:

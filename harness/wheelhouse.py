@@ -88,13 +88,6 @@ def bundle(cache: Path = CACHE) -> tuple[Path, str]:
     return path, name
 
 
-def project_wheel(cache: Path = CACHE) -> Path:
-    wheels = sorted((cache / "project").glob("*.whl"))
-    if len(wheels) != 1:
-        raise HarnessError(f"expected one project wheel in {cache / 'project'}, found {len(wheels)}")
-    return wheels[0]
-
-
 def _pip(*args: str) -> None:
     result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
                             capture_output=True, text=True)

@@ -55,7 +55,7 @@ class StateSampler:
         # The first cpu_percent() call only starts a window (it returns 0.0): close a short
         # one now so the very first report is already meaningful.
         psutil.cpu_percent(interval=None, percpu=True)
-        psutil.cpu_times_percent(interval=None)
+        self._times = psutil.cpu_times_percent(interval=None)  # shares since boot until a window closes
         self._disk_prev = (time.monotonic(), _disk_counters())
         time.sleep(0.1)
         self._close_window()
@@ -88,7 +88,7 @@ class StateSampler:
             self._per_core = per_core
             # A window too short for the kernel's tick counters to move reads as all zeros;
             # keep the previous window's shares rather than report a CPU that is neither busy nor idle.
-            if sum(times) > 0 or not hasattr(self, "_times"):
+            if sum(times) > 0:
                 self._times = times
             self._disks = disk_states
             self._disk_prev = (now, disks)
