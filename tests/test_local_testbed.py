@@ -4,7 +4,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import signal
 from pathlib import Path
+
+import yaml
 
 from tests.conftest import REPO, harness, processes_mentioning
 
@@ -74,6 +77,47 @@ def test_up_status_run_down(local_inventory: Path, tmp_path: Path) -> None:
     down = harness("down", "-i", str(local_inventory))
     assert down.returncode == 0, down.stdout + down.stderr
     assert processes_mentioning(marker) == []
+
+
+def agent_pids(marker: str) -> dict[str, int]:
+    """node name -> pid of its serving agent."""
+    pids = {}
+    for process in processes_mentioning(marker):
+        cmdline = process.info["cmdline"]
+        if "serve" in cmdline:
+            pids[Path(cmdline[cmdline.index("--config") + 1]).parent.name] = process.pid
+    return pids
+
+
+def test_up_restarts_exactly_the_agents_that_changed_or_died(local_inventory: Path) -> None:
+    """`up` skips an unchanged node without asking it twice, so a changed configuration and a
+    dead agent must still be noticed."""
+    marker = str(local_inventory)
+    assert harness("up", "-i", marker).returncode == 0
+    before = agent_pids(marker)
+    assert set(before) == {"control-0", "exec-0", "exec-1", "exec-2"}
+
+    hosts = local_inventory / "hosts.yml"
+    inventory = yaml.safe_load(hosts.read_text())
+    inventory["all"]["children"]["execution"]["hosts"]["exec-1"]["vdlt_fsync"] = "never"
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    reconfigured = harness("up", "-i", marker)
+    assert reconfigured.returncode == 0, reconfigured.stdout + reconfigured.stderr
+    assert "up: 4 host(s): 3 ok, 1 changed, 0 failed" in reconfigured.stdout
+    after = agent_pids(marker)
+    assert after["exec-1"] != before["exec-1"]
+    assert {n: p for n, p in after.items() if n != "exec-1"} == {n: p for n, p in before.items() if n != "exec-1"}
+    config = yaml.safe_load((local_inventory / "nodes" / "exec-1" / "node.yaml").read_text())
+    assert config["fsync"] == "never"
+
+    victim = next(p for p in processes_mentioning(marker) if p.pid == after["exec-0"])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    revived = harness("up", "-i", marker)
+    assert revived.returncode == 0, revived.stdout + revived.stderr
+    assert "up: 4 host(s): 3 ok, 1 changed, 0 failed" in revived.stdout
+    assert set(agent_pids(marker)) == {"control-0", "exec-0", "exec-1", "exec-2"}
+    assert harness("status", "-i", marker).stdout.count("serving") == 4
 
 
 def test_run_brings_the_testbed_up_and_down_again(local_inventory: Path, tmp_path: Path) -> None:
