@@ -120,6 +120,13 @@ def test_up_restarts_exactly_the_agents_that_changed_or_died(local_inventory: Pa
     assert harness("status", "-i", marker).stdout.count("serving") == 4
 
 
+def test_down_on_a_testbed_never_up_changes_nothing(local_inventory: Path) -> None:
+    down = harness("down", "-i", str(local_inventory))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "down: 4 host(s): 4 ok, 0 changed, 0 failed" in down.stdout
+    assert not (local_inventory / "nodes").exists()
+
+
 def test_run_brings_the_testbed_up_and_down_again(local_inventory: Path, tmp_path: Path) -> None:
     benchmark = tmp_path / "bench.yaml"
     benchmark.write_text(BENCHMARK.replace("txNumber: 300", "txNumber: 30") % {
