@@ -161,8 +161,10 @@ def _message(task: str, res: dict[str, Any]) -> str:
         if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
             res = item
             break
-    # A command's own stderr says more than Ansible's "non-zero return code".
-    text = res.get("stderr") or res.get("module_stderr") or res.get("msg") or ""
+    # A command's own output says more than Ansible's "non-zero return code": its stderr, or
+    # its stdout when it wrote nothing to stderr.
+    failed_output = res.get("stdout") if res.get("rc") else ""
+    text = res.get("stderr") or res.get("module_stderr") or failed_output or res.get("msg") or ""
     if isinstance(text, list):
         text = " ".join(map(str, text))
     text = str(text).strip()

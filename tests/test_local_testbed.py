@@ -120,6 +120,18 @@ def test_up_restarts_exactly_the_agents_that_changed_or_died(local_inventory: Pa
     assert harness("status", "-i", marker).stdout.count("serving") == 4
 
 
+def test_an_agent_that_cannot_start_is_reported_with_its_reason(local_inventory: Path) -> None:
+    hosts = local_inventory / "hosts.yml"
+    inventory = yaml.safe_load(hosts.read_text())
+    inventory["all"]["children"]["execution"]["hosts"]["exec-1"]["vdlt_fsync"] = "sometimes"
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    up = harness("up", "-i", str(local_inventory))
+    assert "up: 4 host(s): 0 ok, 3 changed, 1 failed" in up.stdout
+    assert "exec-1: failed: Start the node agent as a daemon: " in up.stdout
+    assert "exec-1/node.yaml: field 'fsync' must be 'always' or 'never', got 'sometimes'" in up.stdout
+    assert set(agent_pids(str(local_inventory))) == {"control-0", "exec-0", "exec-2"}
+
+
 def test_down_on_a_testbed_never_up_changes_nothing(local_inventory: Path) -> None:
     down = harness("down", "-i", str(local_inventory))
     assert down.returncode == 0, down.stdout + down.stderr
