@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
-from fabric import Connection
+from fabric import Config, Connection
 
 from harness.inventory import Node
 
@@ -34,6 +34,8 @@ def connection(node: Node) -> Connection:
         connect_kwargs={"key_filename": str(key_file), "look_for_keys": False, "allow_agent": False}
         if key_file else {},
         connect_timeout=10,
+        # No command the harness runs on a node reads the controller's terminal.
+        config=Config(overrides={"run": {"in_stream": False}}),
     )
     known_hosts = Path(str(variables.get("vdlt_known_hosts", Path.home() / ".ssh" / "known_hosts")))
     if known_hosts.exists():
@@ -46,7 +48,7 @@ def run_on(nodes: list[Node], command: str, timeout_s: float = 120) -> list[Exec
     def one(node: Node) -> ExecResult:
         try:
             with connection(node) as conn:
-                result = conn.run(command, hide=True, warn=True, timeout=timeout_s, in_stream=False)
+                result = conn.run(command, hide=True, warn=True, timeout=timeout_s)
             return ExecResult(node.name, result.exited, result.stdout, result.stderr)
         except (paramiko.SSHException, OSError) as error:
             return ExecResult(node.name, None, "", f"{type(error).__name__}: {error}")

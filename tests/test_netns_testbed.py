@@ -109,6 +109,39 @@ test:
     assert list((Path(client.directory) / "var").rglob("records.csv.gz")) == []
 
 
+def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    from harness.benchmark import load_benchmark
+    from harness.inventory import load_inventory
+    from harness.loadgen.engine import Engine
+    from harness.loadgen.remote import RemoteWorkers
+
+    path = tmp_path / "remote.yaml"
+    path.write_text(f"""
+test:
+  name: remote-progress
+  workers: {{type: remote, number: 2}}
+  rounds:
+    - label: steady
+      txDuration: 3
+      rateControl: {{type: fixed-rate, opts: {{tps: 100}}}}
+      workload: {{module: {REPO / "workloads" / "modules" / "kv.py"}}}
+      cos: {{fast-confirmation: 1, best-effort: 1}}
+""")
+    benchmark = load_benchmark(path)
+    inventory = load_inventory(testbed.inventory)
+    seen: list[int] = []
+    endpoints = [node.endpoint for node in inventory.by_role("control")]
+    with Engine(benchmark, endpoints, "progress", tmp_path / "records",
+                RemoteWorkers(inventory.by_role("client"))) as engine:
+        result = engine.run_round(benchmark.rounds[0],
+                                  lambda _, counts: seen.append(sum(c[0] for c in counts.values())))
+    submitted = result.total.summary()["submitted"]
+    assert submitted >= 250
+    # Counts from the client host arrived while the round was still sending, and only grew.
+    assert any(0 < count < submitted for count in seen), seen
+    assert seen == sorted(seen) and seen[-1] <= submitted
+
+
 def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:
     result = harness("exec", "-i", inv(testbed), "--", "hostname")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,7 @@ import dataclasses
 import multiprocessing
 import queue
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,6 +57,8 @@ class Engine:
             max_workers=benchmark.workers, mp_context=context,
             initializer=init_worker_process, initargs=(self.progress,),
         )
+        # One thread per remote worker holds its SSH session for the round.
+        self.threads = ThreadPoolExecutor(max_workers=benchmark.workers) if remote is not None else None
 
     def __enter__(self) -> Engine:
         # Start every worker process now, not inside the first round's timing.
@@ -66,6 +68,8 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.threads is not None:
+            self.threads.shutdown(wait=True, cancel_futures=True)
         self.progress.close()
 
     def run_round(self, spec: RoundSpec, on_progress: ProgressCallback | None = None) -> RoundResult:
@@ -80,12 +84,14 @@ class Engine:
             )
             for w in range(workers)
         ]
-        if self.remote is not None:
+        futures: list[Future[dict]]
+        if self.remote is not None and self.threads is not None:
             # Remote workers start after an SSH round trip and an upload: give them longer.
             start_at_ns = time.time_ns() + int(REMOTE_START_LEAD_S * 1e9)
             jobs = [dataclasses.replace(job, start_at_ns=start_at_ns) for job in jobs]
-            return self._merge(spec, start_at_ns, jobs, self.remote.run(jobs))
-        futures: list[Future[dict]] = [self.pool.submit(run_worker, job) for job in jobs]
+            futures = [self.threads.submit(self.remote.run_one, job, self.progress.put) for job in jobs]
+        else:
+            futures = [self.pool.submit(run_worker, job) for job in jobs]
         latest: dict[int, dict[str, tuple[int, int, int]]] = {}
         while True:
             done, pending = wait(futures, timeout=0.25)

@@ -2,7 +2,8 @@
 
 Unlike Caliper's MQTT workers, nothing is launched by hand on the client machines: for each
 round the controller uploads the job and the workload module over SSH (fabric, host keys
-checked), runs the worker, and fetches its transaction records into the run folder.
+checked), runs the worker, and fetches its transaction records into the run folder. The
+worker's progress lines come back over the same SSH session while the round runs.
 """
 from __future__ import annotations
 
@@ -10,16 +11,41 @@ import base64
 import dataclasses
 import json
 import pickle
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.errors import HarnessError
 from harness.inventory import Node
-from harness.loadgen.worker import WorkerJob
+from harness.loadgen.worker import WorkerJob, WorkerProgress
 from harness.remote_exec import connection
 
 REMOTE_ROOT = "/var/lib/vdlt"
+
+ProgressSink = Callable[[WorkerProgress], None]
+
+
+class _ProgressLines:
+    """fabric's ``out_stream`` for a remote worker: each complete progress line it prints is
+    handed on as it arrives (other output is ignored; the whole of it is still in the result)."""
+
+    def __init__(self, job: WorkerJob, on_progress: ProgressSink) -> None:
+        self.job = job
+        self.on_progress = on_progress
+        self.partial = ""
+
+    def write(self, data: str) -> None:
+        *lines, self.partial = (self.partial + data).split("\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and isinstance(message.get("progress"), dict):
+                per_class = {slug: (int(c[0]), int(c[1]), int(c[2])) for slug, c in message["progress"].items()}
+                self.on_progress(WorkerProgress(self.job.round.index, self.job.worker_index, per_class))
+
+    def flush(self) -> None:
+        pass
 
 
 class RemoteWorkers:
@@ -32,11 +58,8 @@ class RemoteWorkers:
         root = node.variables.get("vdlt_node_root", REMOTE_ROOT)
         return f"{root}/{node.name}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
 
-    def run(self, jobs: list[WorkerJob]) -> list[dict[str, Any]]:
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            return list(pool.map(self._run_one, jobs))
-
-    def _run_one(self, job: WorkerJob) -> dict[str, Any]:
+    def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, Any]:
+        """Runs one worker job on its client node; returns its per-class statistics in wire form."""
         node = self.clients[job.worker_index % len(self.clients)]
         job_dir = self._job_dir(node, job)
         python = node.variables.get("vdlt_python", "/opt/vdlt/venv/bin/python")
@@ -53,7 +76,7 @@ class RemoteWorkers:
                 conn.put(str(local_pickle), f"{job_dir}/job.pickle")
                 local_pickle.unlink()
                 result = conn.run(f"{python} -m harness.loadgen.remote_worker {job_dir}", hide=True, warn=True,
-                                  timeout=_round_limit_s(job))
+                                  timeout=_round_limit_s(job), out_stream=_ProgressLines(job, on_progress))
                 if result.exited != 0:
                     raise HarnessError(f"load worker {job.worker_index} on {node.name} failed: "
                                        f"{result.stderr.strip()[-1500:]}")

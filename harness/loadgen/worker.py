@@ -53,7 +53,9 @@ _progress_queue: Any = None
 
 
 def init_worker_process(progress_queue: Any) -> None:
-    """ProcessPoolExecutor initializer: a queue can only reach a pool worker this way."""
+    """Where this process's workers report progress (anything with ``put(WorkerProgress)``).
+
+    The ProcessPoolExecutor initializer: a queue can only reach a pool worker this way."""
     global _progress_queue
     _progress_queue = progress_queue
 
