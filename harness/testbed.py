@@ -71,6 +71,7 @@ def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) 
         extravars.update(
             harness_bundle=str(path),
             harness_bundle_digest=digest,
+            harness_bundle_platform=wheelhouse.bundle_platform(),
         )
     return extravars
 

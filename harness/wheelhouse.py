@@ -12,6 +12,7 @@ wheel is rebuilt when its sources change.
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,12 @@ def build(cache: Path = CACHE) -> Path:
         _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(project), str(PROJECT_ROOT))
         (project / f".source-{digest}").touch()
     return cache
+
+
+def bundle_platform() -> str:
+    """What the bundle's compiled parts need on a node: the controller's machine and Python
+    (``x86_64 cpython-3.11``), in the form the bootstrap role's probe prints for a node."""
+    return f"{platform.machine()} {sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def bundle(cache: Path = CACHE) -> tuple[Path, str]:

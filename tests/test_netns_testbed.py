@@ -15,8 +15,9 @@ from typing import Iterator
 
 import psutil
 import pytest
+import yaml
 
-from harness import netns
+from harness import netns, wheelhouse
 from tests.conftest import REPO, harness
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(netns.SSHD).exists(),
@@ -198,3 +199,28 @@ def test_unknown_host_key_is_refused(testbed: netns.NetnsTestbed) -> None:
         assert fabric.returncode == 1 and "unreachable" in fabric.stdout and "not found in known_hosts" in fabric.stdout
     finally:
         testbed.known_hosts.write_text(original)
+
+
+def test_a_node_of_another_platform_is_refused_before_anything_is_copied(testbed: netns.NetnsTestbed,
+                                                                          tmp_path: Path) -> None:
+    """The bundle holds the controller's compiled extensions: an ARM board, or a node with
+    another Python, fails up front with both platforms named, instead of when the agent starts."""
+    other = testbed.hosts[2]
+    assert harness("teardown", "-i", inv(testbed), "--limit", other.name).returncode == 0
+    # Stands in for a Raspberry Pi's interpreter, which this machine cannot run.
+    foreign_python = tmp_path / "python3"
+    foreign_python.write_text("#!/bin/sh\necho 'aarch64 cpython-3.13'\n")
+    foreign_python.chmod(0o755)
+    hosts = testbed.inventory / "hosts.yml"
+    original = hosts.read_text()
+    inventory = yaml.safe_load(original)
+    inventory["all"]["children"]["execution"]["hosts"][other.name]["vdlt_base_python"] = str(foreign_python)
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    try:
+        result = harness("provision", "-i", inv(testbed), "--limit", other.name)
+        assert result.returncode != 0
+        assert (f"{other.name}: failed: Check that the bundle fits the node: this node is aarch64 cpython-3.13, "
+                f"and the bundle is built for {wheelhouse.bundle_platform()}") in result.stderr
+        assert list((Path(other.directory) / "opt").rglob("*")) == []
+    finally:
+        hosts.write_text(original)
