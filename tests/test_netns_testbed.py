@@ -84,20 +84,26 @@ def test_benchmark_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path)
     assert {p.stem for p in (run_dir / "nodes").glob("*.jsonl")} == {h.name for h in testbed.hosts}
 
 
-def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
-    client = testbed.hosts[3]
-    benchmark = tmp_path / "remote.yaml"
-    benchmark.write_text(f"""
+def remote_benchmark(directory: Path, length: str) -> Path:
+    """One round of 100 tx/s from two load workers on the client host; ``length`` as in Caliper."""
+    path = directory / "remote.yaml"
+    path.write_text(f"""
 test:
   name: remote-workers
   workers: {{type: remote, number: 2}}
   rounds:
     - label: remote
-      txNumber: 200
+      {length}
       rateControl: {{type: fixed-rate, opts: {{tps: 100}}}}
       workload: {{module: {REPO / "workloads" / "modules" / "kv.py"}}}
       cos: {{fast-confirmation: 1, best-effort: 1}}
 """)
+    return path
+
+
+def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    client = testbed.hosts[3]
+    benchmark = remote_benchmark(tmp_path, "txNumber: 200")
     result = harness("run", str(benchmark), "-i", inv(testbed), "--results-dir", str(tmp_path / "results"))
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
@@ -116,19 +122,7 @@ def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.Netn
     from harness.loadgen.engine import Engine
     from harness.loadgen.remote import RemoteWorkers
 
-    path = tmp_path / "remote.yaml"
-    path.write_text(f"""
-test:
-  name: remote-progress
-  workers: {{type: remote, number: 2}}
-  rounds:
-    - label: steady
-      txDuration: 3
-      rateControl: {{type: fixed-rate, opts: {{tps: 100}}}}
-      workload: {{module: {REPO / "workloads" / "modules" / "kv.py"}}}
-      cos: {{fast-confirmation: 1, best-effort: 1}}
-""")
-    benchmark = load_benchmark(path)
+    benchmark = load_benchmark(remote_benchmark(tmp_path, "txDuration: 3"))
     inventory = load_inventory(testbed.inventory)
     seen: list[int] = []
     endpoints = [node.endpoint for node in inventory.by_role("control")]
