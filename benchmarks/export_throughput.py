@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import yaml
 
 from harness.export.config import InfluxConfig
 from harness.export.live import LiveExport
-from harness.export.local_servers import influxdb_v1, victoria_metrics
+from harness.export.local_servers import create_database, influxdb_v1, victoria_metrics
 from harness.export.push import push
 from harness.testbed import free_port
 
@@ -80,8 +78,7 @@ def main(transactions: int) -> int:
         run_dir = make_run(tmp, transactions)
         print(f"{'path':<38} {'':>3} {'produced':>9} {'acked':>9} {'points/s':>14} goal {GOAL:,}/s")
         with influxdb_v1(tmp / "influxdb") as url:
-            query = urllib.parse.urlencode({"q": "CREATE DATABASE vdlt"})
-            urllib.request.urlopen(urllib.request.Request(f"{url}/query?{query}", method="POST")).read()
+            create_database(url, "vdlt")
             measure("influxdb 1.6.7, v1 /write", url, run_dir)
         with victoria_metrics(tmp / "vm") as url:
             measure("victoria-metrics, influxdb-client", url, run_dir)

@@ -7,8 +7,8 @@ restarts mid-run is asked again every second; the gap in its samples is the trut
 A sample record (the fields are named as Telegraf names them, so exporting stays a renaming-free
 copy): ``time_ns``, ``node``, ``role``, ``hardware_profile``, ``sequence``,
 ``cpu`` {usage_user, usage_system, usage_idle, usage_iowait, usage_steal, usage_nice, usage_irq,
-usage_softirq, usage_active, n_cpus,
-load1, load5, load15, frequency_mhz}, ``mem`` {total, available, used, used_percent},
+usage_softirq, usage_active, n_cpus, load1, load5, load15, frequency_mhz},
+``mem`` {total, available, used, used_percent},
 ``disk`` [{path, device, fstype, total, free, used, used_percent}],
 ``diskio`` [{name, read_bytes, write_bytes, reads, writes, read_bytes_per_second, write_bytes_per_second}],
 ``trust`` {score, success_evidence, failure_evidence, agreements, dissents, timeouts, uptime_seconds, code_digest}.
@@ -42,7 +42,8 @@ def sample_record(state: pb.NodeState) -> dict[str, Any]:
         "cpu": {
             "usage_user": cpu.user_percent, "usage_system": cpu.system_percent, "usage_idle": cpu.idle_percent,
             "usage_iowait": cpu.iowait_percent, "usage_steal": cpu.steal_percent, "usage_nice": cpu.nice_percent,
-            "usage_irq": cpu.irq_percent, "usage_softirq": cpu.softirq_percent, "usage_active": cpu.utilization_percent, "n_cpus": cpu.logical_count,
+            "usage_irq": cpu.irq_percent, "usage_softirq": cpu.softirq_percent,
+            "usage_active": cpu.utilization_percent, "n_cpus": cpu.logical_count,
             "load1": cpu.load_average_1m, "load5": cpu.load_average_5m, "load15": cpu.load_average_15m,
             "frequency_mhz": cpu.frequency_current_mhz,
         },

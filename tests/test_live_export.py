@@ -62,7 +62,7 @@ def samples_by_node(run_dir: Path) -> dict[str, list[dict]]:
 
 def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path, tmp_path: Path) -> None:
     with local_servers.influxdb_v1_server(tmp_path / "influxdb") as server:
-        influxql(server.url, "", "CREATE DATABASE vdlt")
+        local_servers.create_database(server.url, "vdlt")
         result = harness("run", str(benchmark(tmp_path, 2, 3)), "-i", str(testbed), "--results-dir",
                          str(tmp_path / "results"), "--results-config", str(settings(tmp_path, server.url)))
         assert result.returncode == 0, result.stdout + result.stderr
@@ -147,7 +147,7 @@ def test_database_killed_mid_run_loses_nothing(kind: str, testbed: Path, tmp_pat
     server.start()
     try:
         if kind == "influxdb":
-            influxql(server.url, "", "CREATE DATABASE vdlt")
+            local_servers.create_database(server.url, "vdlt")
         run = subprocess.Popen(
             [sys.executable, "-m", "harness", "run", str(benchmark(tmp_path, 3, 3)), "-i", str(testbed),
              "--results-dir", str(tmp_path / "results"), "--results-config", str(settings(tmp_path, server.url))],

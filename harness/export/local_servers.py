@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -88,6 +89,14 @@ bind-address = "127.0.0.1:{rpc}"
   auth-enabled = {'true' if auth else 'false'}
 """)
     return LocalServer(["influxd", "run", "-config", str(config)], f"http://127.0.0.1:{http}", "/ping")
+
+
+def create_database(url: str, name: str, user: str = "", password: str = "") -> None:
+    """CREATE DATABASE on an influxd (with ``user``/``password`` when it has authentication)."""
+    params = {"q": f'CREATE DATABASE "{name}"', **({"u": user, "p": password} if user else {})}
+    request = urllib.request.Request(f"{url}/query?{urllib.parse.urlencode(params)}", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def victoria_metrics_server(directory: Path) -> LocalServer:

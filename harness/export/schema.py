@@ -11,8 +11,9 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
   tags: campaign, run_id, round, class; fields: the figures of summary.json.
 - Node state samples under Telegraf's names and fields, so existing dashboards read them:
   ``cpu`` (tag cpu=cpu-total; usage_user, usage_system, usage_idle, usage_iowait, usage_steal,
-  usage_nice, usage_irq, usage_softirq, usage_active), ``system`` (load1, load5, load15, n_cpus), ``mem`` (total, available, used,
-  used_percent), ``disk`` (tags path, device, fstype; total, free, used, used_percent),
+  usage_nice, usage_irq, usage_softirq, usage_active), ``system`` (load1, load5, load15, n_cpus),
+  ``mem`` (total, available, used, used_percent), ``disk`` (tags path, device, fstype; total, free,
+  used, used_percent),
   ``diskio`` (tag name; read_bytes, write_bytes, reads, writes and per-second rates), and
   ``vdlt_trust`` (score, evidence, agreements, dissents, timeouts, uptime, code digest); all with
   tags campaign, run_id, host, role, hardware_profile, arch, at the node's sample time.
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.node_watch import read_samples
-
 
 
 def _tag(value: str) -> str:
