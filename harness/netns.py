@@ -2,8 +2,9 @@
 
 Each host is a network namespace on a bridge whose /24 exists only on this machine (no route
 out), with its own sshd (own ed25519 host key, key-only root login, strict modes), its own
-hostname (a UTS namespace) and private directories bind-mounted at /opt/vdlt and /var/lib/vdlt,
-since all hosts share this machine's filesystem. Names derive from a run id so testbeds do not
+hostname (a UTS namespace) and private directories bind-mounted at /opt/vdlt, /var/lib/vdlt and
+/root, since all hosts share this machine's filesystem (a private /root also keeps the
+controller's shell start-up files out of every node session, as on a machine of its own). Names derive from a run id so testbeds do not
 collide; :func:`destroy` removes everything :func:`create` made.
 
     scripts/netns-testbed up --hosts 3      # prints the inventory path
@@ -24,7 +25,8 @@ from pathlib import Path
 import yaml
 
 BASE_DIR = Path("/run/vdlt-netns")
-PRIVATE_MOUNTS = ("/opt/vdlt", "/var/lib/vdlt")
+# Mount point inside each host -> its directory under the host's own testbed directory.
+PRIVATE_MOUNTS = {"/opt/vdlt": "opt", "/var/lib/vdlt": "var", "/root": "home"}
 SSHD = "/usr/sbin/sshd"
 
 
@@ -117,8 +119,8 @@ def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, auth
     namespace = f"vh-{testbed.run_id}-{index}"
     address = f"{subnet}.{10 + index}"
     host_dir = Path(testbed.directory) / name
-    for sub in ("opt", "var"):
-        (host_dir / sub).mkdir(parents=True, mode=0o755)
+    for sub in PRIVATE_MOUNTS.values():
+        (host_dir / sub).mkdir(parents=True, mode=0o700 if sub == "home" else 0o755)
     outer = f"vh{testbed.run_id}{index}"[:15]
     _run("ip", "netns", "add", namespace)
     _run("ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", namespace)
@@ -138,7 +140,7 @@ def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, auth
     _run(SSHD, "-t", "-f", str(config))
     # `ip netns exec` gives a private mount namespace (mounts do not leak back): the bind mounts
     # and the hostname hold for sshd and every session it starts.
-    mounts = "; ".join(f"mount --bind {host_dir / ('opt' if m == '/opt/vdlt' else 'var')} {m}" for m in PRIVATE_MOUNTS)
+    mounts = "; ".join(f"mount --bind {host_dir / sub} {mount_point}" for mount_point, sub in PRIVATE_MOUNTS.items())
     _run("ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
          f"hostname {name}; {mounts}; exec {SSHD} -f {config}")
     return NetnsHost(name, namespace, address, role, str(host_dir))

@@ -2,10 +2,10 @@
 
 Nodes have no registry access (namespace hosts have no route out; lab machines often have none),
 so the controller downloads the wheels, builds the project's, and installs them all once into a
-staging directory (``pip install --target``). That directory, packed as one archive named by its
-digest, is the bundle: a node unpacks it into its virtual environment's site-packages, with no
-pip and no per-node unpacking of wheels (installing with pip on every node was most of the CPU
-time of bringing up a testbed). Only what the node agent and vdlt import is shipped, at the
+staging directory (``pip install --target``). That directory, packed as one archive behind a
+short installer script and named by its digest, is the bundle: a node unpacks it into its
+virtual environment's site-packages, with no pip and no per-node unpacking of wheels
+(installing with pip on every node was most of the CPU time of bringing up a testbed). Only what the node agent and vdlt import is shipped, at the
 versions the controller runs. Everything is cached under ``.cache/wheelhouse/``; the project's
 wheel is rebuilt when its sources change.
 """
@@ -26,6 +26,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE = PROJECT_ROOT / ".cache" / "wheelhouse"
 # hdrhistogram is for client nodes, which run load workers.
 NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml", "hdrhistogram")
+# hdrhistogram declares these as run-time requirements, but only its build uses them: left out,
+# they would be more than half of the files a node unpacks (and setuptools' .pth file would run
+# at every interpreter start on the node).
+BUILD_ONLY = ("pbr", "setuptools")
 
 
 def source_digest() -> str:
@@ -68,28 +72,56 @@ def bundle_platform() -> str:
     return f"{platform.machine()} {sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
 
 
+# The bundle is a shell script followed by the gzipped tar of site-packages, so one Ansible step
+# (ansible.builtin.script) both transfers and installs it, with no Python module run on the node.
+INSTALLER = """#!/bin/sh
+# vdlt-harness node bundle {digest}, for {platform}: the node's site-packages as a gzipped tar
+# from line {payload_line} on. The bootstrap role runs it as
+#   node-site-{digest}.sh BASE_PYTHON VENV
+# which makes the virtual environment VENV from BASE_PYTHON unless it exists, replaces its
+# site-packages with the bundle (nothing stale stays) and marks VENV as holding this bundle.
+set -e
+base_python=$1
+venv=$2
+[ -x "$venv/bin/python" ] || "$base_python" -m venv --without-pip "$venv"
+site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+rm -rf "$site"
+mkdir -p "$site"
+tail -n +{payload_line} "$0" | tar -xz -C "$site"
+rm -f "$venv"/.installed-*
+touch "$venv/.installed-{digest}"
+exit 0
+"""
+
+
 def bundle(cache: Path = CACHE) -> tuple[Path, str]:
-    """The node's site-packages as one gzipped tar file, named by its contents' digest: a node
-    copies one file and unpacks it only when the digest changed."""
+    """The node's installer: a shell script carrying the node's site-packages, named by its
+    contents' digest, so a node runs it only when the digest changed."""
     build(cache)
-    wheels = sorted([*(cache / "deps").glob("*.whl"), *(cache / "project").glob("*.whl")])
+    wheels = sorted(wheel for wheel in [*(cache / "deps").glob("*.whl"), *(cache / "project").glob("*.whl")]
+                    if wheel.name.split("-")[0].lower() not in BUILD_ONLY)
     digest = hashlib.sha256()
-    digest.update("\n".join(requirements()).encode())
+    digest.update(INSTALLER.encode())
+    digest.update("\n".join(wheel.name for wheel in wheels).encode())
     digest.update(source_digest().encode())
     name = digest.hexdigest()[:16]
-    path = cache / f"node-site-{name}.tar.gz"
+    path = cache / f"node-site-{name}.sh"
     if not path.exists():
         staging = cache / "site"
         shutil.rmtree(staging, ignore_errors=True)
         _pip("install", "--no-index", "--no-deps", "--no-compile", "--target", str(staging), *map(str, wheels))
         # Console scripts name the controller's interpreter; nodes run `python -m node_agent`.
         shutil.rmtree(staging / "bin", ignore_errors=True)
-        for old in [*cache.glob("node-site-*.tar.gz"), *cache.glob("node-bundle-*.tar")]:
+        for old in cache.glob("node-site-*"):
             old.unlink()
+        header = INSTALLER.format(digest=name, platform=bundle_platform(), payload_line=INSTALLER.count("\n") + 1)
         partial = path.with_suffix(".partial")
-        with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
-            for entry in sorted(staging.iterdir()):
-                tar.add(entry, arcname=entry.name)
+        with open(partial, "wb") as out:
+            out.write(header.encode())
+            with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as tar:
+                for entry in sorted(staging.iterdir()):
+                    tar.add(entry, arcname=entry.name)
+        partial.chmod(0o755)
         partial.replace(path)
         shutil.rmtree(staging)
     return path, name

@@ -213,8 +213,9 @@ def test_a_node_of_another_platform_is_refused_before_anything_is_copied(testbed
     try:
         result = harness("provision", "-i", inv(testbed), "--limit", other.name)
         assert result.returncode != 0
-        assert (f"{other.name}: failed: Check that the bundle fits the node: this node is aarch64 cpython-3.13, "
-                f"and the bundle is built for {wheelhouse.bundle_platform()}") in result.stderr
+        assert (f"{other.name}: failed: Check that the bundle fits the node and whether it is installed: "
+                f"this node is aarch64 cpython-3.13, and the bundle is built for {wheelhouse.bundle_platform()}"
+                ) in result.stderr
         assert list((Path(other.directory) / "opt").rglob("*")) == []
     finally:
         hosts.write_text(original)
