@@ -5,9 +5,9 @@ of the first run. Needs root and openssh-server (scripts/install-system-packages
 
 Namespace hosts share this machine's cores with the controller, so the script also prints where
 the CPU went: the machine's busy share during the first `up`, and CPU seconds per host spent by
-ansible-playbook (the controller) and by everything else (the nodes' sshd sessions, Ansible
-modules, unpacking, agents; plus the ssh client multiplexers). On real machines each node's
-share runs on its own CPU; here it queues behind every other host's.
+ansible-playbook (the controller) and by everything else (the nodes' sshd sessions, the bundle's
+installer, the agents; plus the ssh client multiplexers). On real machines each node's share
+runs on its own CPU; here it queues behind every other host's.
 
     .venv/bin/python benchmarks/up_wall_time.py [COUNT ...]
 """
