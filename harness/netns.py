@@ -4,8 +4,9 @@ Each host is a network namespace on a bridge whose /24 exists only on this machi
 out), with its own sshd (own ed25519 host key, key-only root login, strict modes), its own
 hostname (a UTS namespace) and private directories bind-mounted at /opt/vdlt, /var/lib/vdlt and
 /root, since all hosts share this machine's filesystem (a private /root also keeps the
-controller's shell start-up files out of every node session, as on a machine of its own). Names derive from a run id so testbeds do not
-collide; :func:`destroy` removes everything :func:`create` made.
+controller's shell start-up files out of every node session, as on a machine of its own).
+Names derive from a run id so testbeds do not collide; :func:`destroy` removes everything
+:func:`create` made.
 
     scripts/netns-testbed up --hosts 3      # prints the inventory path
     scripts/netns-testbed down RUN_ID

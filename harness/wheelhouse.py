@@ -5,9 +5,9 @@ so the controller downloads the wheels, builds the project's, and installs them 
 staging directory (``pip install --target``). That directory, packed as one archive behind a
 short installer script and named by its digest, is the bundle: a node unpacks it into its
 virtual environment's site-packages, with no pip and no per-node unpacking of wheels
-(installing with pip on every node was most of the CPU time of bringing up a testbed). Only what the node agent and vdlt import is shipped, at the
-versions the controller runs. Everything is cached under ``.cache/wheelhouse/``; the project's
-wheel is rebuilt when its sources change.
+(installing with pip on every node was most of the CPU time of bringing up a testbed). Only
+what the node agent and vdlt import is shipped, at the versions the controller runs. Everything
+is cached under ``.cache/wheelhouse/``; the project's wheel is rebuilt when its sources change.
 """
 from __future__ import annotations
 
