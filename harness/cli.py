@@ -19,7 +19,7 @@ from rich.text import Text
 # state recorder's thread holds it. Read when grpc is first imported, so set before that.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from harness import __version__, testbed
+from harness import __version__, testbed, tls
 from harness.ansible import AnsibleError, PlaybookResult
 from harness.benchmark import Benchmark, load_benchmark
 from harness.console import (Live, console, error_console, hardware_table, playbook_table, progress_table,
@@ -354,8 +354,9 @@ def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_di
     folder = RunFolder.create(results_dir, benchmark, inventory, endpoints)
     manifest = folder.write_manifest(benchmark, hardware)
     live = _start_live_export(export, folder, manifest, export_optional)
+    tls_files = tls.controller_files(inventory) if inventory else None
     recorder = NodeStateRecorder(list(inventory.nodes), folder.nodes_dir, sample_interval_s,
-                                 on_sample=live.add_sample if live else None) if inventory else None
+                                 on_sample=live.add_sample if live else None, tls=tls_files) if inventory else None
     console.print(f"run [bold]{folder.run_id}[/bold]: {len(benchmark.rounds)} round(s), "
                   f"{benchmark.workers} worker(s) → {folder.path}")
     started_ns = time.time_ns()
@@ -366,7 +367,7 @@ def _run_benchmark(benchmark: Benchmark, inventory: Inventory | None, results_di
     try:
         if recorder is not None:
             recorder.start()
-        with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote) as engine:
+        with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote, tls_files) as engine:
             for spec in benchmark.rounds:
                 round_started = time.monotonic()
                 with Live(progress_table(spec.label, {}, 0.0), console=console, transient=True) as live_view:

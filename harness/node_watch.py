@@ -26,6 +26,7 @@ import grpc
 from harness.inventory import Node
 from node_agent.proto import node_agent_pb2 as pb
 from node_agent.proto import node_agent_pb2_grpc
+from vdlt.tls import TlsFiles, aio_channel
 
 RETRY_S = 1.0
 SampleCallback = Callable[[dict[str, Any]], None]
@@ -81,8 +82,9 @@ class NodeStateRecorder:
     """Follows every node's state on a thread of its own from :meth:`start` to :meth:`stop`."""
 
     def __init__(self, nodes: list[Node], directory: Path, interval_s: float = 1.0,
-                 on_sample: SampleCallback | None = None) -> None:
+                 on_sample: SampleCallback | None = None, tls: TlsFiles | None = None) -> None:
         self.nodes = nodes
+        self.tls = tls
         self.directory = directory
         self.interval_ms = max(100, int(interval_s * 1000))
         self.on_sample = on_sample
@@ -106,7 +108,7 @@ class NodeStateRecorder:
         with (self.directory / f"{node.name}.jsonl").open("a") as out:
             while True:
                 try:
-                    async with grpc.aio.insecure_channel(node.endpoint) as channel:
+                    async with aio_channel(node.endpoint, self.tls) as channel:
                         stub = node_agent_pb2_grpc.NodeAgentStub(channel)
                         async for state in stub.WatchState(pb.WatchStateRequest(interval_ms=self.interval_ms)):
                             self._record(node, state, out)

@@ -12,11 +12,12 @@ import yaml
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness import wheelhouse
+from harness import tls, wheelhouse
 from harness.ansible import PlaybookResult, TaskCallback, run_playbook
 from harness.errors import HarnessError
 from harness.inventory import DEFAULT_INVENTORY, Inventory, Node
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from vdlt.tls import TlsFiles, channel
 
 
 class TestbedError(HarnessError):
@@ -31,13 +32,14 @@ class NodeHealth:
     state: node_agent_pb2.NodeState | None = None
 
 
-def check_node(node: Node, timeout_s: float = 2.0, with_state: bool = False) -> NodeHealth:
+def check_node(node: Node, timeout_s: float = 2.0, with_state: bool = False,
+               tls_files: TlsFiles | None = None) -> NodeHealth:
     try:
-        with grpc.insecure_channel(node.endpoint) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+        with channel(node.endpoint, tls_files) as grpc_channel:
+            reply = health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
             state = None
             if with_state and reply.status == health_pb2.HealthCheckResponse.SERVING:
-                state = node_agent_pb2_grpc.NodeAgentStub(channel).GetState(
+                state = node_agent_pb2_grpc.NodeAgentStub(grpc_channel).GetState(
                     node_agent_pb2.GetStateRequest(), timeout=timeout_s)
     except grpc.RpcError as error:
         return NodeHealth(node, False, f"{error.code().name.lower()}: {error.details()}")  # type: ignore[attr-defined]
@@ -46,8 +48,9 @@ def check_node(node: Node, timeout_s: float = 2.0, with_state: bool = False) -> 
 
 
 def check_all(inventory: Inventory, with_state: bool = False) -> list[NodeHealth]:
+    tls_files = tls.controller_files(inventory)
     with ThreadPoolExecutor(max_workers=max(len(inventory.nodes), 1)) as pool:
-        return list(pool.map(lambda n: check_node(n, with_state=with_state), inventory.nodes))
+        return list(pool.map(lambda n: check_node(n, with_state=with_state, tls_files=tls_files), inventory.nodes))
 
 
 def is_up(inventory: Inventory) -> bool:
@@ -66,6 +69,8 @@ def needs_wheelhouse(inventory: Inventory) -> bool:
 
 def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) -> dict[str, Any]:
     extravars = dict(extra or {})
+    if action in ("deploy", "up") and tls.enabled(inventory):
+        extravars["harness_tls_dir"] = str(tls.ensure(inventory))
     if action in ("provision", "deploy", "up") and needs_wheelhouse(inventory):
         path, digest = wheelhouse.bundle()
         extravars.update(

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from vdlt.state_watch import ExecutionPeer
+from vdlt.tls import TlsFiles
 
 ROLES = ("control", "execution", "client")
 
@@ -32,6 +33,8 @@ class NodeConfig:
     fsync: str = "always"
     fault_wrong_result_rate: float = 0.0
     fault_delay_ms: float = 0.0
+    # Mutual TLS for this node's port and its own calls to other nodes; plaintext when None.
+    tls: TlsFiles | None = None
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -74,4 +77,20 @@ class NodeConfig:
             fsync=fsync,
             fault_wrong_result_rate=float(fault.get("wrong_result_rate", 0.0)),
             fault_delay_ms=float(fault.get("delay_ms", 0.0)),
+            tls=_tls(path, raw.get("tls")),
         )
+
+
+def _tls(path: Path, section: Any) -> TlsFiles | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise NodeConfigError(f"{path}: field 'tls' must be a mapping of ca_file, cert_file and key_file")
+    files = {}
+    for name in ("ca_file", "cert_file", "key_file"):
+        if name not in section:
+            raise NodeConfigError(f"{path}: field 'tls.{name}' is missing")
+        files[name] = Path(str(section[name]))
+        if not files[name].is_file():
+            raise NodeConfigError(f"{path}: field 'tls.{name}': no such file: {files[name]}")
+    return TlsFiles(files["ca_file"], files["cert_file"], files["key_file"])

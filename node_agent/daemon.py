@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from node_agent.config import NodeConfig, NodeConfigError
+from vdlt.tls import TlsFiles, channel
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -52,10 +53,10 @@ def running_pid(pid_file: Path, config_path: Path) -> int | None:
     return None
 
 
-def is_serving(address: str, timeout_s: float = 1.0) -> bool:
+def is_serving(address: str, tls: TlsFiles | None = None, timeout_s: float = 1.0) -> bool:
     try:
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+        with channel(address, tls) as grpc_channel:
+            reply = health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
     except grpc.RpcError:
         return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -80,7 +81,7 @@ def start(config_path: Path, config: NodeConfig) -> dict:
             pid_file.unlink(missing_ok=True)
             tail = log_file.read_text(errors="replace").splitlines()[-15:]
             raise RuntimeError(f"agent {config.node_id} exited with {process.returncode}:\n" + "\n".join(tail))
-        if is_serving(config.listen):
+        if is_serving(config.listen, config.tls):
             return {"changed": True, "pid": process.pid, "node_id": config.node_id}
         time.sleep(0.1)
     _terminate(process.pid)
@@ -130,7 +131,7 @@ def status(config_path: Path, config: NodeConfig) -> dict:
     pid_file, _ = _paths(config)
     pid = running_pid(pid_file, config_path)
     return {"changed": False, "pid": pid, "node_id": config.node_id,
-            "serving": pid is not None and is_serving(config.listen)}
+            "serving": pid is not None and is_serving(config.listen, config.tls)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from vdlt.execution import ExecutionService, FaultMode
 from vdlt.ledger import BlockLog
 from vdlt.policy import load_policy
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.tls import add_port
 
 log = logging.getLogger("node_agent")
 
@@ -41,7 +42,7 @@ async def serve(config: NodeConfig) -> None:
     closers = []
     if config.role == "control":
         control = ControlService(list(config.execution_nodes), load_policy(config.policy_file), config.data_dir,
-                                 config.sample_interval_s, config.execution_timeout_s)
+                                 config.sample_interval_s, config.execution_timeout_s, config.tls)
         control.start()
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
         closers.append(control.close)
@@ -63,12 +64,13 @@ async def serve(config: NodeConfig) -> None:
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if server.add_insecure_port(config.listen) == 0:
+    if add_port(server, config.listen, config.tls) == 0:
         raise SystemExit(f"node {config.node_id}: cannot listen on {config.listen}")
     await server.start()
     for name in ("", HEALTH_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("node %s (%s) serving on %s", config.node_id, config.role, config.listen)
+    log.info("node %s (%s) serving on %s%s", config.node_id, config.role, config.listen,
+             " with mutual TLS" if config.tls else "")
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -45,6 +45,21 @@ def agent(command: str, config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=True)
 
 
+def health(endpoint: str, tls_files: object = None) -> object:
+    """The health status a caller with ``tls_files`` (vdlt.tls.TlsFiles) gets, or the gRPC status
+    code it is refused with."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from vdlt.tls import channel
+
+    try:
+        with channel(endpoint, tls_files) as grpc_channel:  # type: ignore[arg-type]
+            return health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[attr-defined]
+
+
 def wait_for_selection(control: str, timeout_s: float = 10.0) -> None:
     """Until the control node has heard from its execution nodes, it has nobody to choose."""
     import time
@@ -122,7 +137,8 @@ def sink_factory(tmp_path: Path) -> Iterator[object]:
         process.wait(timeout=10)
 
 
-def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: int = 1) -> list:
+def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: int = 1,
+                  tls_files: object = None) -> list:
     """Runs rounds through the real engine against ``endpoint``; returns the RoundResults."""
     from harness.benchmark import load_benchmark
     from harness.loadgen.engine import Engine
@@ -130,7 +146,7 @@ def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: in
     path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump({"test": {"name": "t", "workers": {"number": workers}, "rounds": rounds}}))
     benchmark = load_benchmark(path)
-    with Engine(benchmark, [endpoint], "test", tmp_path / "records") as engine:
+    with Engine(benchmark, [endpoint], "test", tmp_path / "records", tls=tls_files) as engine:  # type: ignore[arg-type]
         return [engine.run_round(spec) for spec in benchmark.rounds]
 
 

@@ -2,8 +2,8 @@
 
 Runs in file order on one testbed of four hosts (control, two execution, one client): deploy
 (twice: the second changes nothing), up, status and facts, a benchmark across the hosts with its
-load workers on the client host, exec, down, teardown; then a host that is unreachable and one
-whose key is unknown.
+load workers on the client host, exec, down, teardown; then a host that is unreachable, one
+whose key is unknown, one of another platform, and the whole testbed again with mutual TLS.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from harness import netns, wheelhouse
-from tests.conftest import REPO, harness
+from tests.conftest import REPO, harness, health
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(netns.SSHD).exists(),
                                 reason="needs root and openssh-server (scripts/install-system-packages)")
@@ -219,3 +219,38 @@ def test_a_node_of_another_platform_is_refused_before_anything_is_copied(testbed
         assert list((Path(other.directory) / "opt").rglob("*")) == []
     finally:
         hosts.write_text(original)
+
+
+def test_a_tls_testbed_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    """With vdlt_tls, every call between the hosts is mutual TLS: the controller's, the control
+    node's to its execution nodes and the client host's load workers' (with its own certificate)."""
+    import grpc
+    from grpc_health.v1 import health_pb2
+
+    from harness import tls
+    from harness.inventory import load_inventory
+
+    hosts = testbed.inventory / "hosts.yml"
+    original = hosts.read_text()
+    inventory = yaml.safe_load(original)
+    inventory["all"]["vars"]["vdlt_tls"] = True
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    try:
+        up = harness("up", "-i", inv(testbed))
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = harness("status", "-i", inv(testbed))
+        assert status.returncode == 0 and status.stdout.count("serving") == 4, status.stdout
+        result = harness("run", str(remote_benchmark(tmp_path, "txNumber: 200")), "-i", inv(testbed),
+                         "--results-dir", str(tmp_path / "results"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        (run_dir,) = (tmp_path / "results").iterdir()
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["rounds"][0]["total"]["succeeded"] == 200
+        loaded = load_inventory(testbed.inventory)
+        controller = tls.controller_files(loaded)
+        for node in loaded.nodes:
+            assert health(node.endpoint, controller) == health_pb2.HealthCheckResponse.SERVING
+            assert health(node.endpoint, None) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        hosts.write_text(original)
+        harness("teardown", "-i", inv(testbed))

@@ -33,6 +33,7 @@ from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 from vdlt.scheduler import AsyncScheduler, QueueFull
 from vdlt.selection import Selector
 from vdlt.state_watch import ExecutionPeer, StateWatcher
+from vdlt.tls import TlsFiles
 from vdlt.trust import TrustBook
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,17 @@ class _Sequence:
 
 class ControlService(ledger_pb2_grpc.ControlServicer):
     def __init__(self, peers: list[ExecutionPeer], policy: Policy, data_dir: Path,
-                 state_interval_s: float = 0.5, execution_timeout_s: float = 10.0) -> None:
+                 state_interval_s: float = 0.5, execution_timeout_s: float = 10.0,
+                 tls: TlsFiles | None = None) -> None:
         if not peers:
             raise ValueError("a control node needs at least one execution node")
         self.policy = policy
         self.execution_timeout_s = execution_timeout_s
         self.node_trust = TrustBook(policy.trust_half_life_s)
         self.source_trust = TrustBook(policy.trust_half_life_s)
-        self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id)) for p in peers}
-        self.watcher = StateWatcher(peers, state_interval_s)
+        self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id), tls=tls)
+                      for p in peers}
+        self.watcher = StateWatcher(peers, state_interval_s, tls)
         self.latency_ewma_s: dict[str, float] = {}
         self.selector = Selector(policy, self.watcher, self.node_trust,
                                  outstanding=lambda n: self.links[n].outstanding,

@@ -21,6 +21,7 @@ from typing import Callable
 import grpc
 
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.tls import TlsFiles, aio_channel
 
 RECONNECT_DELAY_S = 0.5
 
@@ -44,9 +45,10 @@ class _Batch:
 
 class ExecutionLink:
     def __init__(self, node_id: str, address: str, trust_report: Callable[[], ledger_pb2.TrustReport] | None = None,
-                 max_batch: int = 256, window: int = 1) -> None:
+                 max_batch: int = 256, window: int = 1, tls: TlsFiles | None = None) -> None:
         self.node_id = node_id
         self.address = address
+        self.tls = tls
         self.max_batch = max_batch
         self._window_size = window
         self._trust_report = trust_report
@@ -101,7 +103,7 @@ class ExecutionLink:
     async def _run(self) -> None:
         while self._executes or self._commits:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(self.address)
+                self._channel = aio_channel(self.address, self.tls)
             stub = ledger_pb2_grpc.ExecutionStub(self._channel)
             window = asyncio.Semaphore(self._window_size)
             try:

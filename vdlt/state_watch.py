@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from vdlt.tls import TlsFiles, aio_channel
 
 log = logging.getLogger(__name__)
 RETRY_DELAY_S = 0.5
@@ -33,8 +34,9 @@ class NodeView:
 
 
 class StateWatcher:
-    def __init__(self, peers: list[ExecutionPeer], interval_s: float) -> None:
+    def __init__(self, peers: list[ExecutionPeer], interval_s: float, tls: TlsFiles | None = None) -> None:
         self.interval_s = interval_s
+        self.tls = tls
         self.views = {p.node_id: NodeView(p) for p in peers}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -45,7 +47,7 @@ class StateWatcher:
         request = node_agent_pb2.WatchStateRequest(interval_ms=int(self.interval_s * 1000))
         while True:
             try:
-                async with grpc.aio.insecure_channel(view.peer.address) as channel:
+                async with aio_channel(view.peer.address, self.tls) as channel:
                     async for state in node_agent_pb2_grpc.NodeAgentStub(channel).WatchState(request):
                         view.state = state
                         view.last_report = time.monotonic()

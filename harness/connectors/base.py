@@ -11,6 +11,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from vdlt.tls import TlsFiles
+
 # Outcome statuses; "timeout" is decided by the engine, not by connectors.
 CONFIRMED = "confirmed"
 REJECTED = "rejected"
@@ -45,8 +47,9 @@ OutcomeCallback = Callable[[Outcome], None]
 class Connector(abc.ABC):
     """One connection from one worker to the system under test."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None) -> None:
         self.endpoint = endpoint
+        self.tls = tls
 
     @abc.abstractmethod
     async def start(self, on_outcome: OutcomeCallback) -> None:

@@ -13,6 +13,7 @@ import grpc
 
 from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, Connector, Outcome, OutcomeCallback, Request
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.tls import TlsFiles, aio_channel
 
 MAX_BATCH = 512
 _STATUS = {
@@ -24,8 +25,8 @@ _STATUS = {
 
 
 class VdltConnector(Connector):
-    def __init__(self, endpoint: str) -> None:
-        super().__init__(endpoint)
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None) -> None:
+        super().__init__(endpoint, tls)
         self._channel: grpc.aio.Channel | None = None
         self._outbox: list[ledger_pb2.Transaction] = []
         self._wakeup = asyncio.Event()
@@ -36,7 +37,7 @@ class VdltConnector(Connector):
 
     async def start(self, on_outcome: OutcomeCallback) -> None:
         self._on_outcome = on_outcome
-        self._channel = grpc.aio.insecure_channel(self.endpoint)
+        self._channel = aio_channel(self.endpoint, self.tls)
 
     def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
         self._outstanding.add(tx_id)

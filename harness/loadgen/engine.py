@@ -14,6 +14,7 @@ from harness.benchmark import Benchmark, RoundSpec
 from harness.loadgen.metrics import ClassStats
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.worker import WorkerJob, WorkerProgress, init_worker_process, run_worker
+from vdlt.tls import TlsFiles
 
 # Workers start together this long after the round is handed out, so process start-up and
 # connection set-up do not count as generator lag.
@@ -43,7 +44,7 @@ class Engine:
     """Runs rounds on local worker processes, or on client nodes when given ``remote``."""
 
     def __init__(self, benchmark: Benchmark, endpoints: list[str], run_token: str, records_dir: Path,
-                 remote: RemoteWorkers | None = None) -> None:
+                 remote: RemoteWorkers | None = None, tls: TlsFiles | None = None) -> None:
         if not endpoints:
             raise ValueError("no control node endpoint to send to")
         self.benchmark = benchmark
@@ -51,6 +52,7 @@ class Engine:
         self.run_token = run_token
         self.records_dir = records_dir
         self.remote = remote
+        self.tls = tls
         context = multiprocessing.get_context("spawn")
         self.progress: multiprocessing.Queue[WorkerProgress] = context.Queue()
         self.pool = ProcessPoolExecutor(
@@ -80,7 +82,7 @@ class Engine:
                 run_token=self.run_token, round=spec, worker_index=w, worker_count=workers,
                 endpoint=self.endpoints[w % len(self.endpoints)], connector=self.benchmark.connector,
                 start_at_ns=start_at_ns,
-                records_path=self.records_dir / f"round-{spec.index}-worker-{w}.csv.gz",
+                records_path=self.records_dir / f"round-{spec.index}-worker-{w}.csv.gz", tls=self.tls,
             )
             for w in range(workers)
         ]

@@ -14,6 +14,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable
 
+from harness import tls
 from harness.errors import HarnessError
 from harness.inventory import Node
 from harness.loadgen.worker import WorkerJob, WorkerProgress
@@ -54,9 +55,12 @@ class RemoteWorkers:
             raise HarnessError("workers of type remote need hosts in the inventory's 'client' group")
         self.clients = clients
 
+    @staticmethod
+    def _node_root(node: Node) -> str:
+        return str(node.variables.get("vdlt_node_root", REMOTE_ROOT))
+
     def _job_dir(self, node: Node, job: WorkerJob) -> str:
-        root = node.variables.get("vdlt_node_root", REMOTE_ROOT)
-        return f"{root}/{node.name}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
+        return f"{self._node_root(node)}/{node.name}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
 
     def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, Any]:
         """Runs one worker job on its client node; returns its per-class statistics in wire form."""
@@ -65,7 +69,10 @@ class RemoteWorkers:
         python = node.variables.get("vdlt_python", "/opt/vdlt/venv/bin/python")
         remote_spec = dataclasses.replace(job.round, workload_module=Path(f"{job_dir}/workload.py"),
                                           base_dir=Path(job_dir))
-        remote_job = dataclasses.replace(job, round=remote_spec, records_path=Path(f"{job_dir}/records.csv.gz"))
+        # A client node calls the control node with its own certificate, which the playbooks put there.
+        remote_tls = tls.node_files_on_node(self._node_root(node), node) if job.tls is not None else None
+        remote_job = dataclasses.replace(job, round=remote_spec, records_path=Path(f"{job_dir}/records.csv.gz"),
+                                         tls=remote_tls)
         with connection(node) as conn:
             try:
                 conn.run(f"mkdir -p {job_dir}", hide=True)

@@ -21,6 +21,7 @@ from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.metrics import ClassStats
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.tx_log import SLUGS, TransactionLog
+from vdlt.tls import TlsFiles
 from harness.loadgen.workload import load_workload_module
 
 PROGRESS_INTERVAL_S = 0.5
@@ -39,6 +40,8 @@ class WorkerJob:
     connector: str
     start_at_ns: int
     records_path: Path
+    # Mutual TLS to the control node, when the testbed uses it.
+    tls: TlsFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class _Worker:
     async def run(self) -> dict[str, dict[str, Any]]:
         job, spec = self.job, self.job.round
         workload = load_workload_module(spec.workload_module)
-        connector = CONNECTORS[job.connector](job.endpoint)
+        connector = CONNECTORS[job.connector](job.endpoint, job.tls)
         await connector.start(self.on_outcome)
         workload.initialize_workload_module(job.worker_index, job.worker_count, spec.index,
                                             dict(spec.workload_arguments), connector, {})

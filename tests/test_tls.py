@@ -1,0 +1,101 @@
+"""Mutual TLS on a local testbed: every call goes over TLS, and nobody without the testbed's
+certificates gets an answer."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2
+
+from harness import testbed, tls
+from harness.errors import HarnessError
+from harness.inventory import load_inventory
+from tests.conftest import harness, health, node_config, run_benchmark
+from vdlt.tls import TlsFiles
+
+
+def enable_tls(inventory_dir: Path, only: str | None = None) -> None:
+    hosts = inventory_dir / "hosts.yml"
+    doc = yaml.safe_load(hosts.read_text())
+    if only is None:
+        doc["all"]["vars"]["vdlt_tls"] = True
+    else:
+        for group in doc["all"]["children"].values():
+            if only in (group.get("hosts") or {}):
+                group["hosts"][only]["vdlt_tls"] = True
+    hosts.write_text(yaml.safe_dump(doc))
+
+
+def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: Path, tmp_path: Path) -> None:
+    enable_tls(local_inventory)
+    up = harness("up", "-i", str(local_inventory))
+    assert up.returncode == 0, up.stdout + up.stderr
+    inventory = load_inventory(local_inventory)
+    assert all(h.serving for h in testbed.check_all(inventory))
+    controller = tls.controller_files(inventory)
+    assert controller is not None
+    control = inventory.by_role("control")[0].endpoint
+    # The controller's load workers reach the control node over TLS, and it reaches its
+    # execution nodes over TLS: transactions are confirmed.
+    (result,) = run_benchmark(tmp_path, control, [{
+        "label": "tls", "txNumber": 100, "rateControl": {"type": "fixed-rate", "opts": {"tps": 100}},
+        "workload": {"module": str(Path(__file__).parent.parent / "workloads" / "modules" / "kv.py")},
+        "cos": {"fast-confirmation": 1},
+    }], tls_files=controller)
+    assert result.total.summary()["succeeded"] == 100
+    # A plaintext caller, and a caller whose certificate another CA signed, get nothing.
+    stranger_inventory = testbed.scratch_local_inventory(tmp_path / "stranger")
+    enable_tls(stranger_inventory)
+    tls.ensure(load_inventory(stranger_inventory))
+    stranger = tls.directory(load_inventory(stranger_inventory))
+    for node in inventory.nodes:
+        assert health(node.endpoint, controller) == health_pb2.HealthCheckResponse.SERVING
+        assert health(node.endpoint, None) == grpc.StatusCode.UNAVAILABLE
+        assert health(node.endpoint, TlsFiles(controller.ca, stranger / "controller.pem",
+                                              stranger / "controller.key")) == grpc.StatusCode.UNAVAILABLE
+    # Nothing changes on a second `up`; the agents keep their certificates.
+    again = harness("up", "-i", str(local_inventory))
+    assert "0 changed" in again.stdout, again.stdout
+    keys = sorted((local_inventory / "nodes").glob("*/tls/node.key"))
+    assert len(keys) == len(inventory.nodes) and all(k.stat().st_mode & 0o077 == 0 for k in keys)
+
+
+def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    enable_tls(directory)
+    folder = tls.ensure(load_inventory(directory))
+    before = {p.name: p.read_bytes() for p in folder.rglob("*.pem")}
+    assert (folder / "ca.key").stat().st_mode & 0o777 == 0o600
+    tls.ensure(load_inventory(directory))
+    assert {p.name: p.read_bytes() for p in folder.rglob("*.pem")} == before
+    hosts = directory / "hosts.yml"
+    doc = yaml.safe_load(hosts.read_text())
+    doc["all"]["children"]["execution"]["hosts"]["exec-0"]["agent_address"] = "127.0.0.2"
+    hosts.write_text(yaml.safe_dump(doc))
+    tls.ensure(load_inventory(directory))
+    after = {p.name: p.read_bytes() for p in folder.rglob("*.pem")}
+    assert [name for name in before if after[name] != before[name]] == ["exec-0.pem"]
+
+
+def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    enable_tls(directory, only="exec-0")
+    with pytest.raises(HarnessError, match=r"hosts.yml: vdlt_tls must be the same for every node; "
+                                           r"it is true only for exec-0"):
+        tls.enabled(load_inventory(directory))
+
+
+def test_a_node_config_naming_a_missing_key_file_is_refused(tmp_path: Path) -> None:
+    config = node_config(tmp_path, "exec-9", "execution", 1, tls={
+        "ca_file": str(tmp_path / "ca.pem"), "cert_file": str(tmp_path / "node.pem"),
+        "key_file": str(tmp_path / "node.key")})
+    (tmp_path / "ca.pem").write_text("x")
+    (tmp_path / "node.pem").write_text("x")
+    result = subprocess.run([sys.executable, "-m", "node_agent", "start", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{config}: field 'tls.key_file': no such file: {tmp_path / 'node.key'}"

@@ -1,0 +1,59 @@
+"""Mutual TLS between a testbed's gRPC parties, when the inventory enables it (``vdlt_tls``).
+
+Every party holds the testbed's CA certificate and a certificate of its own signed by that CA
+(harness/tls.py makes them on the controller; the playbooks copy each node its own). Servers
+demand a client certificate from the same CA, so only the testbed's nodes and its controller
+can call a node. Without TLS files, channels and ports are plaintext, as before.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files: the CA that signs every party, this party's certificate and its private key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def _read(self) -> tuple[bytes, bytes, bytes]:
+        return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        ca, cert, key = self._read()
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        ca, cert, key = self._read()
+        return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"ca": str(self.ca), "cert": str(self.cert), "key": str(self.key)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> TlsFiles:
+        return cls(Path(data["ca"]), Path(data["cert"]), Path(data["key"]))
+
+
+def channel(address: str, tls: TlsFiles | None) -> grpc.Channel:
+    if tls is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, tls.channel_credentials())
+
+
+def aio_channel(address: str, tls: TlsFiles | None) -> grpc.aio.Channel:
+    if tls is None:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.secure_channel(address, tls.channel_credentials())
+
+
+def add_port(server: grpc.Server | grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
+    """Binds ``address``; returns the port, 0 when it could not be bound."""
+    if tls is None:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, tls.server_credentials())
