@@ -48,7 +48,12 @@ def controller_files(inventory: Inventory) -> TlsFiles | None:
     if not enabled(inventory):
         return None
     folder = directory(inventory)
-    return TlsFiles(folder / "ca.pem", folder / "controller.pem", folder / "controller.key")
+    files = TlsFiles(folder / "ca.pem", folder / "controller.pem", folder / "controller.key")
+    missing = [str(path) for path in (files.ca, files.cert, files.key) if not path.is_file()]
+    if missing:
+        raise HarnessError(f"{inventory.hosts_file}: vdlt_tls is on, but the controller's TLS files are missing "
+                           f"({', '.join(missing)}): `harness deploy` or `harness up` makes the testbed's TLS material")
+    return files
 
 
 def node_files_on_node(node_root: str, node: Node) -> TlsFiles:
@@ -85,7 +90,8 @@ def _ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key_path, cert_path = folder / "ca.key", folder / "ca.pem"
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise HarnessError(f"{key_path}: not an EC private key (delete {folder} to start over with a new CA)")
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"vdlt-harness testbed CA ({folder.parent.name})")])

@@ -81,6 +81,16 @@ def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
     assert [name for name in before if after[name] != before[name]] == ["exec-0.pem"]
 
 
+def test_status_before_the_tls_material_exists_says_what_to_do(tmp_path: Path) -> None:
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    enable_tls(directory)
+    status = harness("status", "-i", str(directory))
+    assert status.returncode != 0
+    assert (f"{directory / 'hosts.yml'}: vdlt_tls is on, but the controller's TLS files are missing "
+            f"({directory / 'tls' / 'ca.pem'}" in status.stderr.replace("\n", "")), status.stderr
+    assert "`harness deploy` or `harness up` makes the testbed's TLS material" in status.stderr.replace("\n", "")
+
+
 def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
     directory = testbed.scratch_local_inventory(tmp_path / "inventory")
     enable_tls(directory, only="exec-0")
