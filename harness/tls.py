@@ -95,7 +95,7 @@ def _ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"vdlt-harness testbed CA ({folder.parent.name})")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -117,7 +117,7 @@ def _leaf(stem: Path, common_name: str, names: list[x509.GeneralName], ca_key: e
     if key_path.exists() and cert_path.exists() and _still_good(key_path, cert_path, names, ca_cert):
         return
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))

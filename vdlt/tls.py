@@ -32,13 +32,6 @@ class TlsFiles:
         ca, cert, key = self._read()
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"ca": str(self.ca), "cert": str(self.cert), "key": str(self.key)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, str]) -> TlsFiles:
-        return cls(Path(data["ca"]), Path(data["cert"]), Path(data["key"]))
-
 
 def channel(address: str, tls: TlsFiles | None) -> grpc.Channel:
     if tls is None:
