@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from harness import testbed
+from harness import testbed, tls
 from harness.benchmark import load_benchmark
 from harness.inventory import Inventory, load_inventory
 from harness.loadgen.engine import Engine, RoundResult
@@ -18,10 +18,16 @@ KV_MODULE = REPO / "workloads" / "modules" / "kv.py"
 
 
 @contextlib.contextmanager
-def local_testbed(policy: dict[str, Any] | None = None) -> Iterator[tuple[Inventory, Path]]:
-    """A local testbed of its own (free ports, temp files), stopped afterwards."""
+def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -> Iterator[tuple[Inventory, Path]]:
+    """A local testbed of its own (free ports, temp files), stopped afterwards; with mutual TLS
+    between all its parties when ``use_tls``."""
     with tempfile.TemporaryDirectory(prefix="vdlt-bench-") as tmp:
         directory = testbed.scratch_local_inventory(Path(tmp) / "inventory")
+        if use_tls:
+            hosts = directory / "hosts.yml"
+            doc = yaml.safe_load(hosts.read_text())
+            doc["all"]["vars"]["vdlt_tls"] = True
+            hosts.write_text(yaml.safe_dump(doc))
         if policy is not None:
             (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
             (directory / "group_vars").mkdir()
@@ -39,7 +45,7 @@ def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]
     path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": {"number": workers}, "rounds": rounds}}))
     benchmark = load_benchmark(path)
     endpoints = [n.endpoint for n in inventory.by_role("control")]
-    with Engine(benchmark, endpoints, "bench", work_dir / "records") as engine:
+    with Engine(benchmark, endpoints, "bench", work_dir / "records", tls=tls.controller_files(inventory)) as engine:
         return [engine.run_round(spec) for spec in benchmark.rounds]
 
 
