@@ -72,13 +72,28 @@ def _extravars(action: str, inventory: Inventory, extra: dict[str, Any] | None) 
     if action in ("deploy", "up") and tls.enabled(inventory):
         extravars["harness_tls_dir"] = str(tls.ensure(inventory))
     if action in ("provision", "deploy", "up") and needs_wheelhouse(inventory):
-        path, digest = wheelhouse.bundle()
-        extravars.update(
-            harness_bundle=str(path),
-            harness_bundle_digest=digest,
-            harness_bundle_platform=wheelhouse.bundle_platform(),
-        )
+        bundles = {}
+        for node_platform in node_platforms(inventory):
+            path, digest = wheelhouse.bundle(node_platform=node_platform)
+            bundles[node_platform] = {"path": str(path), "digest": digest}
+        extravars.update(harness_bundles=bundles, harness_controller_platform=wheelhouse.controller_platform())
     return extravars
+
+
+def node_platforms(inventory: Inventory) -> list[str]:
+    """Every platform a bundle is needed for: the controller's, and each ``vdlt_node_platform``."""
+    platforms = [wheelhouse.controller_platform()]
+    for node in inventory.nodes:
+        value = node.variables.get("vdlt_node_platform")
+        if value is None or node.variables.get("vdlt_install_mode", "wheel") != "wheel":
+            continue
+        try:
+            wheelhouse.check_platform(str(value))
+        except ValueError as error:
+            raise HarnessError(f"{inventory.hosts_file}: host {node.name}: vdlt_node_platform: {error}") from error
+        if value not in platforms:
+            platforms.append(str(value))
+    return platforms
 
 
 def act(action: str, inventory: Inventory, limit: str | None = None, max_fail: int | None = None,

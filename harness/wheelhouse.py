@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -47,15 +48,40 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in NODE_REQUIREMENTS]
 
 
-def build(cache: Path = CACHE) -> Path:
-    """The wheelhouse directory, (re)built as needed: ``project/`` holds our wheel, ``deps/`` the rest."""
-    deps, project = cache / "deps", cache / "project"
+def controller_platform() -> str:
+    """The controller's machine and Python (``x86_64 cpython-3.11``), in the form the bootstrap
+    role's probe prints for a node and ``vdlt_node_platform`` names another one."""
+    return f"{platform.machine()} {sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
+
+
+PLATFORM = re.compile(r"^(?P<machine>[a-z0-9_]+) cpython-(?P<major>3)\.(?P<minor>[0-9]+)$")
+# The glibc versions a manylinux wheel may ask for: 2.17 (manylinux2014) up to a current distribution's.
+MANYLINUX_GLIBC_MINORS = range(17, 41)
+
+
+def check_platform(text: str) -> str:
+    if not PLATFORM.match(text):
+        raise ValueError(f"expected a machine and a CPython version as the probe prints them, "
+                         f"like 'aarch64 cpython-3.11', got {text!r}")
+    return text
+
+
+def build(cache: Path = CACHE, node_platform: str | None = None) -> Path:
+    """Downloads the node's wheels for ``node_platform`` (the controller's by default) into
+    ``deps[-PLATFORM]/`` and builds the project's into ``project/``, as needed; returns the deps
+    directory."""
+    node_platform = node_platform or controller_platform()
+    foreign = node_platform != controller_platform()
+    deps, project = cache / _deps_name(node_platform), cache / "project"
     stamp = deps / ".requirements"
     wanted = "\n".join(requirements())
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(deps, ignore_errors=True)
         deps.mkdir(parents=True)
-        _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
+        if foreign:
+            _download_for(node_platform, deps)
+        else:
+            _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
         stamp.write_text(wanted)
     digest = source_digest()
     if not (project / f".source-{digest}").exists():
@@ -63,21 +89,49 @@ def build(cache: Path = CACHE) -> Path:
         project.mkdir(parents=True)
         _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(project), str(PROJECT_ROOT))
         (project / f".source-{digest}").touch()
-    return cache
+    return deps
 
 
-def bundle_platform() -> str:
-    """What the bundle's compiled parts need on a node: the controller's machine and Python
-    (``x86_64 cpython-3.11``), in the form the bootstrap role's probe prints for a node."""
-    return f"{platform.machine()} {sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
+def _slug(node_platform: str) -> str:
+    """'aarch64 cpython-3.13' -> 'aarch64-cp313', for file names."""
+    return node_platform.replace(" cpython-", "-cp").replace(".", "")
+
+
+def _deps_name(node_platform: str) -> str:
+    return "deps" if node_platform == controller_platform() else f"deps-{_slug(node_platform)}"
+
+
+def _target_options(node_platform: str) -> list[str]:
+    """pip's options for wheels of another machine or Python than its own."""
+    match = PLATFORM.match(node_platform)
+    assert match is not None
+    machine, major, minor = match["machine"], match["major"], match["minor"]
+    tags = [f"manylinux2014_{machine}", *(f"manylinux_2_{glibc}_{machine}" for glibc in MANYLINUX_GLIBC_MINORS)]
+    return ["--only-binary=:all:", "--implementation", "cp", "--python-version", f"{major}.{minor}",
+            "--abi", f"cp{major}{minor}", "--abi", "abi3", "--abi", "none", *(f"--platform={tag}" for tag in tags)]
+
+
+def _download_for(node_platform: str, deps: Path) -> None:
+    # The controller cannot compile for another machine, so only binary wheels serve it. hdrhistogram
+    # (for load workers only) has none for most machines: such a node can control and execute,
+    # and its load worker says why it cannot run (harness/loadgen/remote_worker.py).
+    needed = [r for r in requirements() if not r.startswith("hdrhistogram==")]
+    try:
+        _pip("download", *_target_options(node_platform), "-d", str(deps), *needed)
+    except HarnessError as error:
+        raise HarnessError(f"no bundle for {node_platform}: {error}") from error
+    try:
+        _pip("download", *_target_options(node_platform), "--no-deps", "-d", str(deps),
+             *[r for r in requirements() if r.startswith("hdrhistogram==")])
+    except HarnessError:
+        pass
 
 
 # The bundle is a shell script followed by the gzipped tar of site-packages, so one Ansible step
 # (ansible.builtin.script) both transfers and installs it, with no Python module run on the node.
 INSTALLER = """#!/bin/sh
 # vdlt-harness node bundle {digest}, for {platform}: the node's site-packages as a gzipped tar
-# from line {payload_line} on. The bootstrap role runs it as
-#   node-site-{digest}.sh BASE_PYTHON VENV
+# from line {payload_line} on. The bootstrap role runs it with two arguments, BASE_PYTHON VENV,
 # which makes the virtual environment VENV from BASE_PYTHON unless it exists, replaces its
 # site-packages with the bundle (nothing stale stays) and marks VENV as holding this bundle.
 set -e
@@ -94,27 +148,32 @@ exit 0
 """
 
 
-def bundle(cache: Path = CACHE) -> tuple[Path, str]:
-    """The node's installer: a shell script carrying the node's site-packages, named by its
-    contents' digest, so a node runs it only when the digest changed."""
-    build(cache)
-    wheels = sorted(wheel for wheel in [*(cache / "deps").glob("*.whl"), *(cache / "project").glob("*.whl")]
+def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path, str]:
+    """The installer for nodes of ``node_platform`` (the controller's by default): a shell script
+    carrying their site-packages, named by its contents' digest, so a node runs it only when the
+    digest changed. Returns its path and digest."""
+    node_platform = node_platform or controller_platform()
+    deps = build(cache, node_platform)
+    wheels = sorted(wheel for wheel in [*deps.glob("*.whl"), *(cache / "project").glob("*.whl")]
                     if wheel.name.split("-")[0].lower() not in BUILD_ONLY)
     digest = hashlib.sha256()
     digest.update(INSTALLER.encode())
+    digest.update(node_platform.encode())
     digest.update("\n".join(wheel.name for wheel in wheels).encode())
     digest.update(source_digest().encode())
     name = digest.hexdigest()[:16]
-    path = cache / f"node-site-{name}.sh"
+    prefix = f"node-site-{_slug(node_platform)}-"
+    path = cache / f"{prefix}{name}.sh"
     if not path.exists():
         staging = cache / "site"
         shutil.rmtree(staging, ignore_errors=True)
-        _pip("install", "--no-index", "--no-deps", "--no-compile", "--target", str(staging), *map(str, wheels))
+        target = _target_options(node_platform) if node_platform != controller_platform() else []
+        _pip("install", "--no-index", "--no-deps", "--no-compile", *target, "--target", str(staging), *map(str, wheels))
         # Console scripts name the controller's interpreter; nodes run `python -m node_agent`.
         shutil.rmtree(staging / "bin", ignore_errors=True)
-        for old in cache.glob("node-site-*"):
+        for old in cache.glob(f"{prefix}*"):
             old.unlink()
-        header = INSTALLER.format(digest=name, platform=bundle_platform(), payload_line=INSTALLER.count("\n") + 1)
+        header = INSTALLER.format(digest=name, platform=node_platform, payload_line=INSTALLER.count("\n") + 1)
         partial = path.with_suffix(".partial")
         with open(partial, "wb") as out:
             out.write(header.encode())

@@ -195,30 +195,44 @@ def test_unknown_host_key_is_refused(testbed: netns.NetnsTestbed) -> None:
         testbed.known_hosts.write_text(original)
 
 
-def test_a_node_of_another_platform_is_refused_before_anything_is_copied(testbed: netns.NetnsTestbed,
-                                                                          tmp_path: Path) -> None:
-    """The bundle holds the controller's compiled extensions: an ARM board, or a node with
-    another Python, fails up front with both platforms named, instead of when the agent starts."""
+def test_a_node_of_another_platform_gets_a_bundle_built_for_it(testbed: netns.NetnsTestbed,
+                                                                tmp_path: Path) -> None:
+    """A bundle holds compiled extensions for one machine and Python. An ARM board is refused
+    up front, naming both platforms and what to set; once its inventory says what it is, it gets
+    a bundle of wheels for its platform."""
     other = testbed.hosts[2]
     assert harness("teardown", "-i", inv(testbed), "--limit", other.name).returncode == 0
-    # Stands in for a Raspberry Pi's interpreter, which this machine cannot run.
+    # Stands in for a Raspberry Pi's interpreter, which this machine cannot run: it answers the
+    # probe's platform question as that one would, and runs this machine's Python for the rest.
     foreign_python = tmp_path / "python3"
-    foreign_python.write_text("#!/bin/sh\necho 'aarch64 cpython-3.13'\n")
+    foreign_python.write_text("#!/bin/sh\ncase \"$2\" in *platform.machine*) echo 'aarch64 cpython-3.13'; exit 0;; esac\n"
+                              "exec /usr/bin/python3 \"$@\"\n")
     foreign_python.chmod(0o755)
     hosts = testbed.inventory / "hosts.yml"
     original = hosts.read_text()
     inventory = yaml.safe_load(original)
-    inventory["all"]["children"]["execution"]["hosts"][other.name]["vdlt_base_python"] = str(foreign_python)
+    host_vars = inventory["all"]["children"]["execution"]["hosts"][other.name]
+    host_vars["vdlt_base_python"] = str(foreign_python)
     hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
     try:
-        result = harness("provision", "-i", inv(testbed), "--limit", other.name)
-        assert result.returncode != 0
+        refused = harness("provision", "-i", inv(testbed), "--limit", other.name)
+        assert refused.returncode != 0
         assert (f"{other.name}: failed: Check that the bundle fits the node and whether it is installed: "
-                f"this node is aarch64 cpython-3.13, and the bundle is built for {wheelhouse.bundle_platform()}"
-                ) in result.stderr
+                f"this node is aarch64 cpython-3.13, and the bundle is built for {wheelhouse.controller_platform()} "
+                "(the controller's machine and Python): set vdlt_node_platform: 'aarch64 cpython-3.13' for it"
+                ) in refused.stderr.replace("\n", " ")
         assert list((Path(other.directory) / "opt").rglob("*")) == []
+
+        host_vars["vdlt_node_platform"] = "aarch64 cpython-3.13"
+        hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        provisioned = harness("provision", "-i", inv(testbed), "--limit", other.name, timeout=600)
+        assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
+        installed = {p.name for p in (Path(other.directory) / "opt").rglob("*.so")}
+        assert "cygrpc.cpython-313-aarch64-linux-gnu.so" in installed, sorted(installed)
+        assert not any("x86_64" in name for name in installed), sorted(installed)
     finally:
         hosts.write_text(original)
+        harness("teardown", "-i", inv(testbed), "--limit", other.name)
 
 
 def test_a_tls_testbed_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:

@@ -13,6 +13,12 @@ import pickle
 import sys
 from pathlib import Path
 
+try:
+    import hdrh  # noqa: F401 - the load worker's histograms; checked first to say why it is missing
+except ImportError:
+    sys.exit("this node's bundle has no hdrhistogram (PyPI has no binary wheel of it for this machine "
+             "and Python): run load workers on client nodes of the controller's platform")
+
 from harness.loadgen.worker import WorkerProgress, init_worker_process, run_worker
 
 
