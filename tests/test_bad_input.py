@@ -93,3 +93,15 @@ def test_bad_policy_file_stops_up_before_anything_starts(local_inventory: Path) 
     assert (f"{local_inventory / 'policy.yaml'}:3: classes.fast-confirmation.wieght: unknown key 'wieght' "
             "(did you mean 'weight'?)") in result.stderr
     assert processes_mentioning(str(local_inventory)) == []
+
+
+def test_a_node_platform_that_is_not_one_stops_provision_before_anything_runs(local_inventory: Path) -> None:
+    (local_inventory / "host_vars").mkdir()
+    (local_inventory / "host_vars" / "exec-0.yml").write_text(
+        "vdlt_install_mode: wheel\nvdlt_node_platform: raspberry pi 4\n")
+    result = harness("provision", "-i", str(local_inventory))
+    assert result.returncode != 0
+    assert (f"{local_inventory / 'hosts.yml'}: host exec-0: vdlt_node_platform: expected a machine and a CPython "
+            "version as the probe prints them, like 'aarch64 cpython-3.11', got 'raspberry pi 4'"
+            ) in result.stderr.replace("\n", "")
+    assert not (local_inventory / "nodes").exists()
