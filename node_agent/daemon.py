@@ -69,6 +69,7 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     if pid is not None:
         return {"changed": False, "pid": pid, "node_id": config.node_id}
     with open(log_file, "ab") as log:
+        started_at = log.tell()  # the log is kept across starts: report only this start's lines
         process = subprocess.Popen(
             [sys.executable, "-m", "node_agent", "serve", "--config", str(config_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -79,7 +80,9 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pid_file.unlink(missing_ok=True)
-            tail = log_file.read_text(errors="replace").splitlines()[-15:]
+            with open(log_file, "rb") as log:
+                log.seek(started_at)
+                tail = log.read().decode(errors="replace").splitlines()[-15:]
             raise RuntimeError(f"agent {config.node_id} exited with {process.returncode}:\n" + "\n".join(tail))
         if is_serving(config.listen, config.tls):
             return {"changed": True, "pid": process.pid, "node_id": config.node_id}

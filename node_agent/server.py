@@ -15,7 +15,7 @@ from node_agent.state import StateSampler
 from node_agent.proto import node_agent_pb2
 from vdlt.control import ControlService
 from vdlt.execution import ExecutionService, FaultMode
-from vdlt.ledger import BlockLog
+from vdlt.ledger import BlockLog, LedgerError
 from vdlt.policy import load_policy
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 from vdlt.tls import add_port
@@ -47,7 +47,11 @@ async def serve(config: NodeConfig) -> None:
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
         closers.append(control.close)
     elif config.role == "execution":
-        block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
+        try:
+            block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
+        except LedgerError as error:
+            # The last lines of the log are what `start` reports: a message, not a traceback.
+            raise SystemExit(f"node {config.node_id} cannot resume its ledger: {error}") from None
         fault = FaultMode(config.fault_wrong_result_rate, config.fault_delay_ms)
         if fault.active:
             log.warning("node %s runs FAULTY: %s", config.node_id, fault)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
 
-from tests.conftest import agent
+from tests.conftest import agent, free_port, node_config
 from vdlt.ledger import BlockLog, BlockTransaction, verify_chain
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
@@ -28,6 +30,23 @@ def test_restart_resumes_chain_and_state(tmp_path: Path) -> None:
     block = reopened.append([tx(9, {"k/9": 9})])
     assert block.height == 6 and block.previous_hash == head
     assert verify_chain(tmp_path).ok
+
+
+def test_a_chain_of_another_format_stops_the_agent_with_the_file_and_line(tmp_path: Path) -> None:
+    """A ledger from an older version (its transactions lack a field) is named, not a traceback."""
+    config = node_config(tmp_path, "exec-old", "execution", free_port())
+    log = BlockLog(tmp_path / "exec-old" / "ledger")
+    log.append([tx(1, {"a": 1})])
+    log.close()
+    path = tmp_path / "exec-old" / "ledger" / "blocks.jsonl"
+    block = json.loads(path.read_text())
+    del block["transactions"][0]["sequence"]
+    path.write_text(json.dumps(block) + "\n")
+    result = subprocess.run([sys.executable, "-m", "node_agent", "start", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert f"node exec-old cannot resume its ledger: {path}: line 1: not a block this version can read" in result.stderr
+    assert "move it away to start anew" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_torn_last_line_is_dropped_on_restart(tmp_path: Path) -> None:

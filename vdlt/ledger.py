@@ -120,10 +120,16 @@ class BlockLog:
             return
         good_bytes = 0
         with open(self.path, "rb") as handle:
-            for raw in handle:
+            for line_number, raw in enumerate(handle, start=1):
                 if not raw.endswith(b"\n"):
                     break  # torn write from a crash: the block never completed
-                block = Block.from_json(raw.decode())
+                try:
+                    block = Block.from_json(raw.decode())
+                except (ValueError, TypeError, KeyError) as error:
+                    raise LedgerError(
+                        f"{self.path}: line {line_number}: not a block this version can read ({error}); a chain "
+                        "written by another version of vdlt-harness cannot be resumed: move it away to start anew"
+                    ) from error
                 problem = _check_block(block, self.height + 1, self.head_hash)
                 if problem:
                     raise LedgerError(f"{self.path}: block {block.height}: {problem}")
