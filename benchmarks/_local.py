@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -47,6 +48,25 @@ def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]
     endpoints = [n.endpoint for n in inventory.by_role("control")]
     with Engine(benchmark, endpoints, "bench", work_dir / "records", tls=tls.controller_files(inventory)) as engine:
         return [engine.run_round(spec) for spec in benchmark.rounds]
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    rate: float
+    throughput: float
+    success: float
+    latency_ms: dict[str, Any]
+    lag_ms: dict[str, Any]
+
+
+def rate_ladder(inventory: Inventory, work_dir: Path, rates: list[float], seconds: float = 6) -> Iterator[LadderStep]:
+    """A warm-up, then one best-effort key-value round per fixed rate, as each one ends."""
+    run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
+    for rate in rates:
+        (result,) = run_rounds(inventory, work_dir, [kv_round(f"rate-{rate:g}", rate, seconds, {"best-effort": 1})])
+        total = result.total.summary()
+        yield LadderStep(rate, total["throughput_tps"] or 0.0, total["succeeded"] / max(total["submitted"], 1),
+                         total["latency_ms"], total["lag_ms"])
 
 
 def kv_round(label: str, tps: float, seconds: float, cos: dict[str, float], operation: str = "put") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from _local import kv_round, local_testbed, run_rounds
+from _local import local_testbed, rate_ladder
 
 GOAL = 2000.0
 
@@ -19,17 +19,12 @@ def main(rates: list[float]) -> int:
     best = 0.0
     print(f"{'offered/s':>10} {'confirmed/s':>12} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'lag p99 ms':>10}")
     with local_testbed() as (inventory, work_dir):
-        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
-        for rate in rates:
-            (result,) = run_rounds(inventory, work_dir, [kv_round(f"rate-{rate:g}", rate, 6, {"best-effort": 1})])
-            total = result.total.summary()
-            success = total["succeeded"] / max(total["submitted"], 1)
-            throughput = total["throughput_tps"] or 0.0
-            latency, lag = total["latency_ms"], total["lag_ms"]
-            print(f"{rate:>10.0f} {throughput:>12.0f} {success:>8.1%} {latency['p50'] or 0:>8.1f} "
-                  f"{latency['p99'] or 0:>8.1f} {lag['p99'] or 0:>10.1f}", flush=True)
-            if success >= 0.99:
-                best = max(best, throughput)
+        for step in rate_ladder(inventory, work_dir, rates):
+            print(f"{step.rate:>10.0f} {step.throughput:>12.0f} {step.success:>8.1%} "
+                  f"{step.latency_ms['p50'] or 0:>8.1f} {step.latency_ms['p99'] or 0:>8.1f} "
+                  f"{step.lag_ms['p99'] or 0:>10.1f}", flush=True)
+            if step.success >= 0.99:
+                best = max(best, step.throughput)
     print(f"\nconfirmed throughput (>= 99 % success): {best:.0f}/s; goal {GOAL:.0f}/s: "
           f"{'met' if best >= GOAL else 'NOT met'} ({best / GOAL:.2f}x of goal)")
     return 0

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import sys
 
-from _local import kv_round, local_testbed, run_rounds
+from _local import local_testbed, rate_ladder
 
 
 def ladder(use_tls: bool, rates: list[float]) -> float:
     best = 0.0
     with local_testbed(use_tls=use_tls) as (inventory, work_dir):
-        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
-        for rate in rates:
-            (result,) = run_rounds(inventory, work_dir, [kv_round(f"rate-{rate:g}", rate, 6, {"best-effort": 1})])
-            total = result.total.summary()
-            success = total["succeeded"] / max(total["submitted"], 1)
-            throughput = total["throughput_tps"] or 0.0
-            latency = total["latency_ms"]
-            print(f"{'mTLS' if use_tls else 'plaintext':>10} {rate:>10.0f} {throughput:>12.0f} {success:>8.1%} "
-                  f"{latency['p50'] or 0:>8.1f} {latency['p99'] or 0:>8.1f}", flush=True)
-            if success >= 0.99:
-                best = max(best, throughput)
+        for step in rate_ladder(inventory, work_dir, rates):
+            print(f"{'mTLS' if use_tls else 'plaintext':>10} {step.rate:>10.0f} {step.throughput:>12.0f} "
+                  f"{step.success:>8.1%} {step.latency_ms['p50'] or 0:>8.1f} {step.latency_ms['p99'] or 0:>8.1f}",
+                  flush=True)
+            if step.success >= 0.99:
+                best = max(best, step.throughput)
     return best
 
 
