@@ -29,11 +29,18 @@ VALID_FOR = datetime.timedelta(days=825)
 CONTROLLER_NAME = "harness-controller"
 
 
+def _as_bool(value: object) -> bool:
+    """As Ansible's `bool` filter reads it (the playbooks decide with that): "yes" and "true" are on."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return value in (True, 1)
+
+
 def enabled(inventory: Inventory) -> bool:
     """Whether the inventory asks for TLS; every node must agree."""
-    values = {bool(node.variables.get("vdlt_tls", False)) for node in inventory.nodes}
+    values = {_as_bool(node.variables.get("vdlt_tls", False)) for node in inventory.nodes}
     if len(values) > 1:
-        on = sorted(n.name for n in inventory.nodes if n.variables.get("vdlt_tls", False))
+        on = sorted(n.name for n in inventory.nodes if _as_bool(n.variables.get("vdlt_tls", False)))
         raise HarnessError(f"{inventory.hosts_file}: vdlt_tls must be the same for every node; "
                            f"it is true only for {', '.join(on)}")
     return values == {True}

@@ -99,6 +99,16 @@ def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
         tls.enabled(load_inventory(directory))
 
 
+@pytest.mark.parametrize(("value", "on"), [("false", False), ("no", False), ("yes", True), ("True", True)])
+def test_vdlt_tls_as_a_string_reads_as_ansible_reads_it(tmp_path: Path, value: str, on: bool) -> None:
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    hosts = directory / "hosts.yml"
+    doc = yaml.safe_load(hosts.read_text())
+    doc["all"]["vars"]["vdlt_tls"] = value
+    hosts.write_text(yaml.safe_dump(doc))
+    assert tls.enabled(load_inventory(directory)) is on
+
+
 def test_a_node_config_naming_a_missing_key_file_is_refused(tmp_path: Path) -> None:
     config = node_config(tmp_path, "exec-9", "execution", 1, tls={
         "ca_file": str(tmp_path / "ca.pem"), "cert_file": str(tmp_path / "node.pem"),
