@@ -23,12 +23,7 @@ def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -
     """A local testbed of its own (free ports, temp files), stopped afterwards; with mutual TLS
     between all its parties when ``use_tls``."""
     with tempfile.TemporaryDirectory(prefix="vdlt-bench-") as tmp:
-        directory = testbed.scratch_local_inventory(Path(tmp) / "inventory")
-        if use_tls:
-            hosts = directory / "hosts.yml"
-            doc = yaml.safe_load(hosts.read_text())
-            doc["all"]["vars"]["vdlt_tls"] = True
-            hosts.write_text(yaml.safe_dump(doc))
+        directory = testbed.scratch_local_inventory(Path(tmp) / "inventory", use_tls=use_tls)
         if policy is not None:
             (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
             (directory / "group_vars").mkdir()

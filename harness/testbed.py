@@ -146,14 +146,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY) -> Path:
-    """A copy of a local inventory with free ports and node files under ``directory``.
+def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY, use_tls: bool = False) -> Path:
+    """A copy of a local inventory with free ports and node files under ``directory``, with
+    mutual TLS (``vdlt_tls``) when ``use_tls``.
 
     Tests and benchmarks use it to run a testbed of their own beside any other.
     """
     inventory = yaml.safe_load((source / "hosts.yml").read_text())
     all_group = inventory["all"]
     all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
+    if use_tls:
+        all_group["vars"]["vdlt_tls"] = True
     for group in all_group["children"].values():
         for host_vars in (group.get("hosts") or {}).values():
             host_vars["agent_port"] = free_port()

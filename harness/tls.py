@@ -38,12 +38,11 @@ def _as_bool(value: object) -> bool:
 
 def enabled(inventory: Inventory) -> bool:
     """Whether the inventory asks for TLS; every node must agree."""
-    values = {_as_bool(node.variables.get("vdlt_tls", False)) for node in inventory.nodes}
-    if len(values) > 1:
-        on = sorted(n.name for n in inventory.nodes if _as_bool(n.variables.get("vdlt_tls", False)))
+    on = sorted(node.name for node in inventory.nodes if _as_bool(node.variables.get("vdlt_tls", False)))
+    if on and len(on) < len(inventory.nodes):
         raise HarnessError(f"{inventory.hosts_file}: vdlt_tls must be the same for every node; "
                            f"it is true only for {', '.join(on)}")
-    return values == {True}
+    return bool(on)
 
 
 def directory(inventory: Inventory) -> Path:
@@ -63,9 +62,9 @@ def controller_files(inventory: Inventory) -> TlsFiles | None:
     return files
 
 
-def node_files_on_node(node_root: str, node: Node) -> TlsFiles:
-    """Where the node_agent role puts a node's TLS files on the node itself."""
-    folder = Path(node_root) / node.name / TLS_DIR
+def node_files_on_node(node_dir: str) -> TlsFiles:
+    """Where the node_agent role puts a node's TLS files on the node itself, in its node directory."""
+    folder = Path(node_dir) / TLS_DIR
     return TlsFiles(folder / "ca.pem", folder / "node.pem", folder / "node.key")
 
 
@@ -100,22 +99,12 @@ def _ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise HarnessError(f"{key_path}: not an EC private key (delete {folder} to start over with a new CA)")
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"vdlt-harness testbed CA ({folder.parent.name})")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    _write_key(key_path, key)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, cert
+    usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          encipher_only=False, decipher_only=False)
+    return _issue(key_path, cert_path, name, name, None,
+                  [(x509.BasicConstraints(ca=True, path_length=0), True), (usage, True)])
 
 
 def _leaf(stem: Path, common_name: str, names: list[x509.GeneralName], ca_key: ec.EllipticCurvePrivateKey,
@@ -123,21 +112,29 @@ def _leaf(stem: Path, common_name: str, names: list[x509.GeneralName], ca_key: e
     key_path, cert_path = stem.with_suffix(".key"), stem.with_suffix(".pem")
     if key_path.exists() and cert_path.exists() and _still_good(key_path, cert_path, names, ca_cert):
         return
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    _issue(key_path, cert_path, subject, ca_cert.subject, ca_key,
+           [(x509.SubjectAlternativeName(names), False), (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.ExtendedKeyUsage(usages), False)])
+
+
+def _issue(key_path: Path, cert_path: Path, subject: x509.Name, issuer: x509.Name,
+           issuer_key: ec.EllipticCurvePrivateKey | None,
+           extensions: list[tuple[x509.ExtensionType, bool]]) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new key and its certificate, signed by ``issuer_key`` (self-signed when None), written."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
     _write_key(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
 
 
 def _still_good(key_path: Path, cert_path: Path, names: list[x509.GeneralName], ca_cert: x509.Certificate) -> bool:

@@ -66,30 +66,32 @@ def check_platform(text: str) -> str:
     return text
 
 
-def build(cache: Path = CACHE, node_platform: str | None = None) -> Path:
-    """Downloads the node's wheels for ``node_platform`` (the controller's by default) into
-    ``deps[-PLATFORM]/`` and builds the project's into ``project/``, as needed; returns the deps
-    directory."""
-    node_platform = node_platform or controller_platform()
-    foreign = node_platform != controller_platform()
-    deps, project = cache / _deps_name(node_platform), cache / "project"
+def _dependency_wheels(cache: Path, node_platform: str) -> Path:
+    """Downloads the node's dependency wheels for ``node_platform`` into ``deps[-PLATFORM]/``,
+    unless they are there already; returns that directory."""
+    deps = cache / _deps_name(node_platform)
     stamp = deps / ".requirements"
     wanted = "\n".join(requirements())
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(deps, ignore_errors=True)
         deps.mkdir(parents=True)
-        if foreign:
+        if node_platform != controller_platform():
             _download_for(node_platform, deps)
         else:
             _pip("download", "--only-binary=:all:", "-d", str(deps), *requirements())
         stamp.write_text(wanted)
-    digest = source_digest()
-    if not (project / f".source-{digest}").exists():
+    return deps
+
+
+def _project_wheel(cache: Path, source: str) -> Path:
+    """Builds the project's own wheel into ``project/`` unless it is from these sources already."""
+    project = cache / "project"
+    if not (project / f".source-{source}").exists():
         shutil.rmtree(project, ignore_errors=True)
         project.mkdir(parents=True)
         _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(project), str(PROJECT_ROOT))
-        (project / f".source-{digest}").touch()
-    return deps
+        (project / f".source-{source}").touch()
+    return project
 
 
 def _slug(node_platform: str) -> str:
@@ -115,14 +117,14 @@ def _download_for(node_platform: str, deps: Path) -> None:
     # The controller cannot compile for another machine, so only binary wheels serve it. hdrhistogram
     # (for load workers only) has none for most machines: such a node can control and execute,
     # and its load worker says why it cannot run (harness/loadgen/remote_worker.py).
-    needed = [r for r in requirements() if not r.startswith("hdrhistogram==")]
+    optional = [r for r in requirements() if r.startswith("hdrhistogram==")]
+    needed = [r for r in requirements() if r not in optional]
     try:
         _pip("download", *_target_options(node_platform), "-d", str(deps), *needed)
     except HarnessError as error:
         raise HarnessError(f"no bundle for {node_platform}: {error}") from error
     try:
-        _pip("download", *_target_options(node_platform), "--no-deps", "-d", str(deps),
-             *[r for r in requirements() if r.startswith("hdrhistogram==")])
+        _pip("download", *_target_options(node_platform), "--no-deps", "-d", str(deps), *optional)
     except HarnessError:
         pass
 
@@ -153,14 +155,15 @@ def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path,
     carrying their site-packages, named by its contents' digest, so a node runs it only when the
     digest changed. Returns its path and digest."""
     node_platform = node_platform or controller_platform()
-    deps = build(cache, node_platform)
-    wheels = sorted(wheel for wheel in [*deps.glob("*.whl"), *(cache / "project").glob("*.whl")]
+    source = source_digest()
+    deps, project = _dependency_wheels(cache, node_platform), _project_wheel(cache, source)
+    wheels = sorted(wheel for wheel in [*deps.glob("*.whl"), *project.glob("*.whl")]
                     if wheel.name.split("-")[0].lower() not in BUILD_ONLY)
     digest = hashlib.sha256()
     digest.update(INSTALLER.encode())
     digest.update(node_platform.encode())
     digest.update("\n".join(wheel.name for wheel in wheels).encode())
-    digest.update(source_digest().encode())
+    digest.update(source.encode())
     name = digest.hexdigest()[:16]
     prefix = f"node-site-{_slug(node_platform)}-"
     path = cache / f"{prefix}{name}.sh"

@@ -18,20 +18,8 @@ from tests.conftest import harness, health, node_config, run_benchmark
 from vdlt.tls import TlsFiles
 
 
-def enable_tls(inventory_dir: Path, only: str | None = None) -> None:
-    hosts = inventory_dir / "hosts.yml"
-    doc = yaml.safe_load(hosts.read_text())
-    if only is None:
-        doc["all"]["vars"]["vdlt_tls"] = True
-    else:
-        for group in doc["all"]["children"].values():
-            if only in (group.get("hosts") or {}):
-                group["hosts"][only]["vdlt_tls"] = True
-    hosts.write_text(yaml.safe_dump(doc))
-
-
 def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: Path, tmp_path: Path) -> None:
-    enable_tls(local_inventory)
+    testbed.scratch_local_inventory(local_inventory, use_tls=True)
     up = harness("up", "-i", str(local_inventory))
     assert up.returncode == 0, up.stdout + up.stderr
     inventory = load_inventory(local_inventory)
@@ -48,8 +36,7 @@ def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: 
     }], tls_files=controller)
     assert result.total.summary()["succeeded"] == 100
     # A plaintext caller, and a caller whose certificate another CA signed, get nothing.
-    stranger_inventory = testbed.scratch_local_inventory(tmp_path / "stranger")
-    enable_tls(stranger_inventory)
+    stranger_inventory = testbed.scratch_local_inventory(tmp_path / "stranger", use_tls=True)
     tls.ensure(load_inventory(stranger_inventory))
     stranger = tls.directory(load_inventory(stranger_inventory))
     for node in inventory.nodes:
@@ -65,8 +52,7 @@ def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: 
 
 
 def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
-    enable_tls(directory)
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory", use_tls=True)
     folder = tls.ensure(load_inventory(directory))
     before = {p.name: p.read_bytes() for p in folder.rglob("*.pem")}
     assert (folder / "ca.key").stat().st_mode & 0o777 == 0o600
@@ -82,8 +68,7 @@ def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
 
 
 def test_status_before_the_tls_material_exists_says_what_to_do(tmp_path: Path) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
-    enable_tls(directory)
+    directory = testbed.scratch_local_inventory(tmp_path / "inventory", use_tls=True)
     status = harness("status", "-i", str(directory))
     assert status.returncode != 0
     assert (f"{directory / 'hosts.yml'}: vdlt_tls is on, but the controller's TLS files are missing "
@@ -93,7 +78,10 @@ def test_status_before_the_tls_material_exists_says_what_to_do(tmp_path: Path) -
 
 def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
     directory = testbed.scratch_local_inventory(tmp_path / "inventory")
-    enable_tls(directory, only="exec-0")
+    hosts = directory / "hosts.yml"
+    doc = yaml.safe_load(hosts.read_text())
+    doc["all"]["children"]["execution"]["hosts"]["exec-0"]["vdlt_tls"] = True
+    hosts.write_text(yaml.safe_dump(doc))
     with pytest.raises(HarnessError, match=r"hosts.yml: vdlt_tls must be the same for every node; "
                                            r"it is true only for exec-0"):
         tls.enabled(load_inventory(directory))

@@ -56,11 +56,12 @@ class RemoteWorkers:
         self.clients = clients
 
     @staticmethod
-    def _node_root(node: Node) -> str:
-        return str(node.variables.get("vdlt_node_root", REMOTE_ROOT))
+    def _node_dir(node: Node) -> str:
+        """The node_agent role's directory for this node, on the node."""
+        return f"{node.variables.get('vdlt_node_root', REMOTE_ROOT)}/{node.name}"
 
     def _job_dir(self, node: Node, job: WorkerJob) -> str:
-        return f"{self._node_root(node)}/{node.name}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
+        return f"{self._node_dir(node)}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
 
     def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, Any]:
         """Runs one worker job on its client node; returns its per-class statistics in wire form."""
@@ -70,7 +71,7 @@ class RemoteWorkers:
         remote_spec = dataclasses.replace(job.round, workload_module=Path(f"{job_dir}/workload.py"),
                                           base_dir=Path(job_dir))
         # A client node calls the control node with its own certificate, which the playbooks put there.
-        remote_tls = tls.node_files_on_node(self._node_root(node), node) if job.tls is not None else None
+        remote_tls = tls.node_files_on_node(self._node_dir(node)) if job.tls is not None else None
         remote_job = dataclasses.replace(job, round=remote_spec, records_path=Path(f"{job_dir}/records.csv.gz"),
                                          tls=remote_tls)
         with connection(node) as conn:

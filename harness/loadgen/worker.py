@@ -21,8 +21,8 @@ from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.metrics import ClassStats
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.tx_log import SLUGS, TransactionLog
-from vdlt.tls import TlsFiles
 from harness.loadgen.workload import load_workload_module
+from vdlt.tls import TlsFiles
 
 PROGRESS_INTERVAL_S = 0.5
 # At high rates many transactions are due at once; yield to the event loop every so often so
