@@ -23,6 +23,7 @@ import yaml
 
 from harness.benchmark import load_benchmark
 from harness.connectors.base import CONFIRMED, Outcome, Request
+from harness.loadgen.metrics import class_stats
 from harness.loadgen.rate_control import ControllerContext
 from harness.loadgen.worker import WorkerJob, _Worker
 
@@ -77,7 +78,7 @@ def main(n: int) -> int:
             gc.collect()
             rss_after = psutil.Process().memory_info().rss
             started = time.perf_counter_ns()
-            stats = worker.log.class_stats()
+            stats = class_stats(worker.log.stats_rows())
             summary_ns = time.perf_counter_ns() - started
             assert sum(s.succeeded for s in stats.values()) == n
             return baseline_ns / n, recorded_ns / n, (rss_after - rss_before) / n * 1_000_000, summary_ns / n

@@ -161,8 +161,6 @@ def _write_inventory(testbed: NetnsTestbed, profiles: list[str]) -> None:
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={testbed.known_hosts} -o StrictHostKeyChecking=yes "
                                        "-o IdentitiesOnly=yes",
             "ansible_python_interpreter": "/usr/bin/python3",
-            # Shared /tmp: give each host its own remote temp directory.
-            "ansible_remote_tmp": "/tmp/.ansible-{{ inventory_hostname }}",
             "vdlt_known_hosts": str(testbed.known_hosts),
             "hardware_profile": "netns-host",
             "cost_per_hour": 0.1,

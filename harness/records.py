@@ -5,7 +5,7 @@ import csv
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 
 @dataclass(slots=True)
@@ -30,19 +30,22 @@ class TxRecord:
 
 
 def read_records(paths: Iterable[Path]) -> list[TxRecord]:
-    records = []
+    return list(iter_records(paths))
+
+
+def iter_records(paths: Iterable[Path]) -> Iterator[TxRecord]:
+    """The records one at a time, so a long round's need not all be in memory at once."""
     for path in paths:
         with gzip.open(path, "rt", newline="") as handle:
             for row in csv.DictReader(handle):
-                records.append(TxRecord(
+                yield TxRecord(
                     tx_id=row["tx_id"], worker=int(row["worker"]), class_asked=row["class_asked"],
                     class_given=row["class_given"], cos_asked=int(row["cos_asked"]), cos_given=int(row["cos_given"]),
                     intended_ns=int(row["intended_ns"]), sent_ns=int(row["sent_ns"]),
                     decided_ns=int(row["decided_ns"]), status=row["status"],
                     execution_nodes=row["execution_nodes"], reason=row["reason"],
                     trimmed=row.get("trimmed", "0") == "1",
-                ))
-    return records
+                )
 
 
 def round_records(run_dir: Path, round_index: int) -> list[TxRecord]:

@@ -25,12 +25,10 @@ from harness.errors import HarnessError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE = PROJECT_ROOT / ".cache" / "wheelhouse"
-# hdrhistogram is for client nodes, which run load workers.
-NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml", "hdrhistogram")
-# hdrhistogram declares these as run-time requirements, but only its build uses them: left out,
-# they would be more than half of the files a node unpacks (and setuptools' .pth file would run
-# at every interpreter start on the node).
-BUILD_ONLY = ("pbr", "setuptools")
+# What the node agent, vdlt and a client node's load worker import. Latency histograms are built
+# on the controller from the records a worker sends back, so nodes need no hdrhistogram (PyPI has
+# no binary wheel of it for most machines other than x86_64).
+NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml")
 
 
 def source_digest() -> str:
@@ -114,19 +112,11 @@ def _target_options(node_platform: str) -> list[str]:
 
 
 def _download_for(node_platform: str, deps: Path) -> None:
-    # The controller cannot compile for another machine, so only binary wheels serve it. hdrhistogram
-    # (for load workers only) has none for most machines: such a node can control and execute,
-    # and its load worker says why it cannot run (harness/loadgen/remote_worker.py).
-    optional = [r for r in requirements() if r.startswith("hdrhistogram==")]
-    needed = [r for r in requirements() if r not in optional]
+    # The controller cannot compile for another machine, so only binary wheels serve it.
     try:
-        _pip("download", *_target_options(node_platform), "-d", str(deps), *needed)
+        _pip("download", *_target_options(node_platform), "-d", str(deps), *requirements())
     except HarnessError as error:
         raise HarnessError(f"no bundle for {node_platform}: {error}") from error
-    try:
-        _pip("download", *_target_options(node_platform), "--no-deps", "-d", str(deps), *optional)
-    except HarnessError:
-        pass
 
 
 # The bundle is a shell script followed by the gzipped tar of site-packages, so one Ansible step
@@ -157,8 +147,7 @@ def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path,
     node_platform = node_platform or controller_platform()
     source = source_digest()
     deps, project = _dependency_wheels(cache, node_platform), _project_wheel(cache, source)
-    wheels = sorted(wheel for wheel in [*deps.glob("*.whl"), *project.glob("*.whl")]
-                    if wheel.name.split("-")[0].lower() not in BUILD_ONLY)
+    wheels = sorted([*deps.glob("*.whl"), *project.glob("*.whl")])
     digest = hashlib.sha256()
     digest.update(INSTALLER.encode())
     digest.update(node_platform.encode())

@@ -114,6 +114,14 @@ def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_pa
     assert {r.worker for r in records} == {0, 1}
     # The workers ran on the client host and cleaned up after themselves.
     assert list((Path(client.directory) / "var").rglob("records.csv.gz")) == []
+    # The controller's figures are those of the records it fetched: a client node needs no
+    # histogram library (which a Raspberry Pi could not get as a binary wheel).
+    classes = json.loads((run_dir / "summary.json").read_text())["rounds"][0]["classes"]
+    for slug in ("fast-confirmation", "best-effort"):
+        mine = sorted(r.latency_ms for r in records if r.class_asked == slug)
+        assert classes[slug]["succeeded"] == len(mine) == 100
+        assert classes[slug]["latency_ms"]["max"] == pytest.approx(mine[-1], rel=0.01)
+    assert not list((Path(client.directory) / "opt").rglob("hdrh"))
 
 
 def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
@@ -158,7 +166,7 @@ def test_down_and_teardown_leave_nothing(testbed: netns.NetnsTestbed) -> None:
     teardown = harness("teardown", "-i", inv(testbed))
     assert teardown.returncode == 0, teardown.stdout + teardown.stderr
     for host in testbed.hosts:
-        leftovers = [p for sub in ("opt", "var") for p in (Path(host.directory) / sub).rglob("*")]
+        leftovers = [p for sub in ("opt", "var", "home") for p in (Path(host.directory) / sub).rglob("*")]
         assert leftovers == [], leftovers
 
 

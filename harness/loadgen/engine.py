@@ -8,10 +8,10 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from harness.benchmark import Benchmark, RoundSpec
-from harness.loadgen.metrics import ClassStats
+from harness.loadgen.metrics import ClassStats, class_stats
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.worker import WorkerJob, WorkerProgress, init_worker_process, run_worker
 from vdlt.tls import TlsFiles
@@ -86,14 +86,14 @@ class Engine:
             )
             for w in range(workers)
         ]
-        futures: list[Future[dict]]
+        futures: list[Future[dict[str, Any]]]
         if self.remote is not None and self.threads is not None:
             # Remote workers start after an SSH round trip and an upload: give them longer.
             start_at_ns = time.time_ns() + int(REMOTE_START_LEAD_S * 1e9)
             jobs = [dataclasses.replace(job, start_at_ns=start_at_ns) for job in jobs]
             futures = [self.threads.submit(self.remote.run_one, job, self.progress.put) for job in jobs]
         else:
-            futures = [self.pool.submit(run_worker, job) for job in jobs]
+            futures = [self.pool.submit(run_local_worker, job) for job in jobs]
         latest: dict[int, dict[str, tuple[int, int, int]]] = {}
         while True:
             done, pending = wait(futures, timeout=0.25)
@@ -104,11 +104,14 @@ class Engine:
                 break
         return self._merge(spec, start_at_ns, jobs, [future.result() for future in futures])
 
-    def _merge(self, spec: RoundSpec, start_at_ns: int, jobs: list[WorkerJob], results: list[dict]) -> RoundResult:
+    def _merge(self, spec: RoundSpec, start_at_ns: int, jobs: list[WorkerJob],
+               results: list[dict[str, Any]]) -> RoundResult:
         per_class: dict[str, ClassStats] = {}
         for result in results:
-            for slug, wire in result.items():
-                per_class.setdefault(slug, ClassStats()).merge(ClassStats.from_wire(wire))
+            for slug, stats in result.items():
+                if not isinstance(stats, ClassStats):  # a local worker process's, in wire form
+                    stats = ClassStats.from_wire(stats)
+                per_class.setdefault(slug, ClassStats()).merge(stats)
         return RoundResult(spec, per_class, start_at_ns, time.time_ns(), [j.records_path for j in jobs])
 
     def _drain_progress(self, spec: RoundSpec, latest: dict[int, dict[str, tuple[int, int, int]]]) -> None:
@@ -119,6 +122,13 @@ class Engine:
                 return
             if update.round_index == spec.index:
                 latest[update.worker_index] = update.per_class
+
+
+def run_local_worker(job: WorkerJob) -> dict[str, dict[str, Any]]:
+    """A worker process's job: runs it and returns per-class statistics in wire form."""
+    log = run_worker(job)
+    stats = class_stats(log.stats_rows(), [share.slug for share in job.round.cos_mix])
+    return {slug: s.to_wire() for slug, s in stats.items()}
 
 
 def _sum_progress(latest: dict[int, dict[str, tuple[int, int, int]]]) -> dict[str, tuple[int, int, int]]:

@@ -11,7 +11,7 @@ Definitions used in every report:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from hdrh.histogram import HdrHistogram
 
@@ -123,3 +123,22 @@ class ClassStats:
                 "max": self.lag.get_max_value() / 1000 if has_lag else None,
             },
         }
+
+
+# One transaction as the statistics see it: class asked, intended, sent and decided instants
+# (ns), and status ("" while undecided).
+StatsRow = tuple[str, int, int, int, str]
+
+
+def class_stats(rows: Iterable[StatsRow], classes: Iterable[str] = ()) -> dict[str, ClassStats]:
+    """Per-class statistics of a worker's transactions; each of ``classes`` has an entry even
+    when it sent nothing (all its transactions trimmed, say), so it still gets a report row."""
+    stats = {slug: ClassStats() for slug in classes}
+    for slug, intended_ns, sent_ns, decided_ns, status in rows:
+        entry = stats.get(slug)
+        if entry is None:
+            entry = stats[slug] = ClassStats()
+        entry.record_sent(intended_ns, sent_ns)
+        if status:
+            entry.record_outcome(status, intended_ns, decided_ns)
+    return stats

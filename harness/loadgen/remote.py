@@ -7,17 +7,18 @@ worker's progress lines come back over the same SSH session while the round runs
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import pickle
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from harness import tls
 from harness.errors import HarnessError
 from harness.inventory import Node
+from harness.loadgen.metrics import ClassStats, class_stats
 from harness.loadgen.worker import WorkerJob, WorkerProgress
+from harness.records import iter_records
 from harness.remote_exec import connection
 
 REMOTE_ROOT = "/var/lib/vdlt"
@@ -63,8 +64,10 @@ class RemoteWorkers:
     def _job_dir(self, node: Node, job: WorkerJob) -> str:
         return f"{self._node_dir(node)}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
 
-    def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, Any]:
-        """Runs one worker job on its client node; returns its per-class statistics in wire form."""
+    def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, ClassStats]:
+        """Runs one worker job on its client node and fetches its records; returns its per-class
+        statistics, which the controller computes from those records (a client node needs no
+        histogram library, which PyPI has no binary wheel of for most non-x86 machines)."""
         node = self.clients[job.worker_index % len(self.clients)]
         job_dir = self._job_dir(node, job)
         python = node.variables.get("vdlt_python", "/opt/vdlt/venv/bin/python")
@@ -89,18 +92,13 @@ class RemoteWorkers:
                     raise HarnessError(f"load worker {job.worker_index} on {node.name} failed: "
                                        f"{result.stderr.strip()[-1500:]}")
                 conn.get(f"{job_dir}/records.csv.gz", str(job.records_path))
-                local_result = job.records_path.with_suffix(".result.json")
-                conn.get(f"{job_dir}/result.json", str(local_result))
-                stats = json.loads(local_result.read_text())
-                local_result.unlink()
             finally:
                 # Stop a worker still running (an interrupted round) and leave nothing behind.
                 # [r]: pkill -f would otherwise match (and kill) the shell running this very line.
                 conn.run(f"pkill -f '[r]emote_worker {job_dir}'; rm -rf {job_dir}", hide=True, warn=True)
-        for wire in stats.values():
-            for key in ("latency", "lag"):
-                wire[key] = base64.b64decode(wire[key])
-        return stats
+        rows = ((r.class_asked, r.intended_ns, r.sent_ns, r.decided_ns, r.status)
+                for r in iter_records([job.records_path]) if not r.trimmed)
+        return class_stats(rows, [share.slug for share in job.round.cos_mix])
 
 
 def _round_limit_s(job: WorkerJob) -> float:

@@ -1,23 +1,17 @@
 """Runs one worker job on a client node: `python -m harness.loadgen.remote_worker JOB_DIR`.
 
 The controller puts ``job.pickle`` (a WorkerJob whose paths point into JOB_DIR) and the
-workload module there, runs this, and fetches ``records.csv.gz`` and ``result.json`` back. The
-pickle comes from the controller that installed this very build on the node. While the round
-runs, each progress update is one JSON line on stdout, which the controller reads as it comes.
+workload module there, runs this, and fetches ``records.csv.gz`` back; the round's statistics
+are computed from those records on the controller. The pickle comes from the controller that
+installed this very build on the node. While the round runs, each progress update is one JSON
+line on stdout, which the controller reads as it comes.
 """
 from __future__ import annotations
 
-import base64
 import json
 import pickle
 import sys
 from pathlib import Path
-
-try:
-    import hdrh  # noqa: F401 - the load worker's histograms; checked first to say why it is missing
-except ImportError:
-    sys.exit("this node's bundle has no hdrhistogram (PyPI has no binary wheel of it for this machine "
-             "and Python): run load workers on client nodes of the controller's platform")
 
 from harness.loadgen.worker import WorkerProgress, init_worker_process, run_worker
 
@@ -32,11 +26,7 @@ class StdoutProgress:
 def main(job_dir: Path) -> int:
     job = pickle.loads((job_dir / "job.pickle").read_bytes())
     init_worker_process(StdoutProgress())
-    stats = run_worker(job)
-    for wire in stats.values():
-        for key in ("latency", "lag"):
-            wire[key] = base64.b64encode(wire[key]).decode() if isinstance(wire[key], bytes) else wire[key]
-    (job_dir / "result.json").write_text(json.dumps(stats))
+    run_worker(job)
     return 0
 
 

@@ -3,7 +3,8 @@
 Fixed-width columns (``array``) instead of Python objects: about 40 bytes a transaction. The
 transaction id is not stored (it is derived from the worker's index), execution-node lists are
 interned, and reasons are kept only where there is one. HDR histograms are built from the
-columns when the round ends, so the hot path only appends.
+columns when the round ends (or, for a worker on a client node, by the controller from the
+records it fetches), so the hot path only appends.
 """
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import csv
 import gzip
 from array import array
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, TIMEOUT
-from harness.loadgen.metrics import ClassStats
 from vdlt.cos import CosByte
+
+if TYPE_CHECKING:  # the statistics (HDR histograms) are the controller's: client nodes do not have them
+    from harness.loadgen.metrics import StatsRow
 
 STATUSES = ("", CONFIRMED, REJECTED, DROPPED, TIMEOUT, ERROR)
 STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
@@ -63,19 +66,11 @@ class TransactionLog:
         if reason:
             self.reasons[index] = reason
 
-    def class_stats(self) -> dict[str, ClassStats]:
-        """Per-class statistics of the transactions not trimmed."""
-        stats: dict[str, ClassStats] = {}
+    def stats_rows(self) -> Iterator[StatsRow]:
+        """The transactions that count (not trimmed), as the statistics read them."""
         for i in range(len(self.intended)):
-            if self.trimmed[i]:
-                continue
-            entry = stats.get(SLUGS[self.cos_asked[i]])
-            if entry is None:
-                entry = stats[SLUGS[self.cos_asked[i]]] = ClassStats()
-            entry.record_sent(self.intended[i], self.sent[i])
-            if self.status[i]:
-                entry.record_outcome(STATUSES[self.status[i]], self.intended[i], self.decided[i])
-        return stats
+            if not self.trimmed[i]:
+                yield SLUGS[self.cos_asked[i]], self.intended[i], self.sent[i], self.decided[i], STATUSES[self.status[i]]
 
     def write_csv(self, path: Path, worker: int, tx_id: Callable[[int], str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

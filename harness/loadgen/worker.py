@@ -18,7 +18,6 @@ from harness.benchmark import RoundSpec
 from harness.connectors import CONNECTORS, Connector
 from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
 from harness.loadgen.cos_mix import worker_sequence
-from harness.loadgen.metrics import ClassStats
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.tx_log import SLUGS, TransactionLog
 from harness.loadgen.workload import load_workload_module
@@ -63,8 +62,8 @@ def init_worker_process(progress_queue: Any) -> None:
     _progress_queue = progress_queue
 
 
-def run_worker(job: WorkerJob) -> dict[str, dict[str, Any]]:
-    """Runs the job; returns per-class statistics in wire form."""
+def run_worker(job: WorkerJob) -> TransactionLog:
+    """Runs the job and writes its records to ``job.records_path``; returns its log."""
     return asyncio.run(_Worker(job).run())
 
 
@@ -110,7 +109,7 @@ class _Worker:
         if not self.outstanding:
             self.all_answered.set()
 
-    async def run(self) -> dict[str, dict[str, Any]]:
+    async def run(self) -> TransactionLog:
         job, spec = self.job, self.job.round
         workload = load_workload_module(spec.workload_module)
         connector = CONNECTORS[job.connector](job.endpoint, job.tls)
@@ -127,10 +126,7 @@ class _Worker:
             workload.cleanup_workload_module()
             await connector.stop()
         self.log.write_csv(self.job.records_path, self.job.worker_index, self.tx_id)
-        stats = self.log.class_stats()
-        for share in spec.cos_mix:  # a class that sent nothing (all trimmed) still has a row
-            stats.setdefault(share.slug, ClassStats())
-        return {slug: s.to_wire() for slug, s in stats.items()}
+        return self.log
 
     def _my_count(self) -> int | None:
         total = self.job.round.tx_number
