@@ -8,7 +8,15 @@ controller's shell start-up files out of every node session, as on a machine of 
 Names derive from a run id so testbeds do not collide; :func:`destroy` removes everything
 :func:`create` made.
 
-    scripts/netns-testbed up --hosts 3      # prints the inventory path
+A host can instead boot systemd, as lab machines do, so the playbooks' systemd path runs for
+real: systemd-nspawn starts it as PID 1 of a container that joins the host's network namespace.
+The container sees this machine's /usr and /etc read-only and has its own /tmp, /run and
+/var, so its boot (tmpfiles, which empties /tmp) touches nothing outside it; its
+/etc/systemd/system is a private directory holding only the unit of its sshd, and what the
+playbooks install. All of its processes live in one cgroup of their own, which :func:`destroy`
+empties and removes.
+
+    scripts/netns-testbed up --hosts 3 [--systemd 1,2]   # prints the inventory path
     scripts/netns-testbed down RUN_ID
 """
 from __future__ import annotations
@@ -29,6 +37,12 @@ BASE_DIR = Path("/run/vdlt-netns")
 # Mount point inside each host -> its directory under the host's own testbed directory.
 PRIVATE_MOUNTS = {"/opt/vdlt": "opt", "/var/lib/vdlt": "var", "/root": "home"}
 SSHD = "/usr/sbin/sshd"
+NSPAWN = "/usr/bin/systemd-nspawn"
+# Inside a systemd host: its sshd's configuration, host key and authorized keys.
+BOOT_DIR = "/vdlt-testbed"
+# The cgroup hierarchies a container's processes are kept in, below a directory per host.
+CGROUP_ROOTS = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+CGROUP_PARENT = "vdlt-netns"
 
 
 class NetnsError(Exception):
@@ -42,6 +56,14 @@ class NetnsHost:
     address: str
     role: str
     directory: str
+    # "sshd": sshd runs in the namespace directly; "systemd": the host boots systemd, which starts sshd.
+    init: str = "sshd"
+
+    @property
+    def host_key(self) -> Path:
+        """The public half of this host's sshd key."""
+        directory = Path(self.directory) / ("boot" if self.init == "systemd" else "")
+        return directory / "ssh_host_ed25519_key.pub"
 
 
 @dataclass
@@ -78,10 +100,15 @@ def _subnet(run_id: str) -> str:
 
 
 def create(count: int, roles: list[str] | None = None, run_id: str | None = None,
-           profiles: list[str] | None = None) -> NetnsTestbed:
-    """Creates ``count`` hosts; ``roles`` gives each host's group (default: control, then execution)."""
+           profiles: list[str] | None = None, systemd: set[int] | frozenset[int] = frozenset()) -> NetnsTestbed:
+    """Creates ``count`` hosts; ``roles`` gives each host's group (default: control, then
+    execution); the hosts whose indexes are in ``systemd`` boot systemd."""
     if not Path(SSHD).exists():
         raise NetnsError(f"{SSHD} not found: run scripts/install-system-packages")
+    if systemd and not Path(NSPAWN).exists():
+        raise NetnsError(f"{NSPAWN} not found (Debian package systemd-container): run scripts/install-system-packages")
+    if any(not 0 <= index < count for index in systemd):
+        raise NetnsError(f"systemd hosts {sorted(systemd)}: indexes must be below the host count {count}")
     run_id = run_id or secrets.token_hex(4)
     roles = roles or ["control"] + ["execution"] * (count - 1)
     subnet = _subnet(run_id)
@@ -101,9 +128,9 @@ def create(count: int, roles: list[str] | None = None, run_id: str | None = None
         _run("ip", "link", "set", testbed.bridge, "up")
         known_hosts = []
         for index in range(count):
-            host = _create_host(testbed, index, roles[index], subnet, authorized)
+            host = _create_host(testbed, index, roles[index], subnet, authorized, index in systemd)
             testbed.hosts.append(host)
-            public = (Path(host.directory) / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+            public = host.host_key.read_text().split()[:2]
             known_hosts.append(f"{host.address} {' '.join(public)}\n")
         testbed.known_hosts.write_text("".join(known_hosts))
         _write_inventory(testbed, profiles or [])
@@ -115,7 +142,8 @@ def create(count: int, roles: list[str] | None = None, run_id: str | None = None
     return testbed
 
 
-def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, authorized: Path) -> NetnsHost:
+def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, authorized: Path,
+                 boots_systemd: bool) -> NetnsHost:
     name = f"vh{testbed.run_id[:4]}-{role[:4]}-{index}"
     namespace = f"vh-{testbed.run_id}-{index}"
     address = f"{subnet}.{10 + index}"
@@ -129,22 +157,122 @@ def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, auth
     _run("ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
     _run("ip", "-n", namespace, "link", "set", "eth0", "up")
     _run("ip", "-n", namespace, "link", "set", "lo", "up")
+    host = NetnsHost(name, namespace, address, role, str(host_dir), "systemd" if boots_systemd else "sshd")
+    if boots_systemd:
+        _boot_systemd(host, authorized)
+        return host
     key = host_dir / "ssh_host_ed25519_key"
     _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
     config = host_dir / "sshd_config"
-    config.write_text(
-        f"ListenAddress {address}\nPort 22\nHostKey {key}\nPidFile {host_dir / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {authorized}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes yes\nSubsystem sftp internal-sftp\n"
-        "MaxStartups 100:30:200\n"
-    )
+    config.write_text(_sshd_config(address, key, authorized, host_dir / "sshd.pid"))
     _run(SSHD, "-t", "-f", str(config))
     # `ip netns exec` gives a private mount namespace (mounts do not leak back): the bind mounts
     # and the hostname hold for sshd and every session it starts.
     mounts = "; ".join(f"mount --bind {host_dir / sub} {mount_point}" for mount_point, sub in PRIVATE_MOUNTS.items())
     _run("ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
          f"hostname {name}; {mounts}; exec {SSHD} -f {config}")
-    return NetnsHost(name, namespace, address, role, str(host_dir))
+    return host
+
+
+def _sshd_config(address: str, key: Path | str, authorized: Path | str, pid_file: Path | str) -> str:
+    return (
+        f"ListenAddress {address}\nPort 22\nHostKey {key}\nPidFile {pid_file}\n"
+        f"AuthorizedKeysFile {authorized}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes yes\nSubsystem sftp internal-sftp\n"
+        "MaxStartups 100:30:200\n"
+    )
+
+
+SSHD_UNIT = f"""[Unit]
+Description=sshd of a namespace testbed host
+After=network.target
+
+[Service]
+ExecStartPre=/bin/mkdir -p /run/sshd
+ExecStart={SSHD} -D -f {BOOT_DIR}/sshd_config
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _boot_systemd(host: NetnsHost, authorized: Path) -> None:
+    """Boots systemd for ``host`` in a container in its network namespace; systemd starts sshd."""
+    host_dir = Path(host.directory)
+    boot, units, root = host_dir / "boot", host_dir / "units", host_dir / "root"
+    boot.mkdir(mode=0o755)
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(boot / "ssh_host_ed25519_key"))
+    shutil.copyfile(authorized, boot / "authorized_keys")
+    (boot / "authorized_keys").chmod(0o600)
+    (boot / "sshd_config").write_text(_sshd_config(
+        host.address, f"{BOOT_DIR}/ssh_host_ed25519_key", f"{BOOT_DIR}/authorized_keys", "/run/sshd.pid"))
+    (boot / "hostname").write_text(f"{host.name}\n")
+    (units / "multi-user.target.wants").mkdir(parents=True)
+    (units / "testbed-sshd.service").write_text(SSHD_UNIT)
+    (units / "multi-user.target.wants" / "testbed-sshd.service").symlink_to("../testbed-sshd.service")
+    # The container's root: mount points for this machine's /usr and /etc, the usual symlinks of
+    # a merged-/usr system, and the os-release file nspawn looks for before it mounts anything.
+    for directory in ("usr/lib", "etc", "tmp", "proc", "sys", "dev", "run", "root", BOOT_DIR.lstrip("/"),
+                      *(mount_point.lstrip("/") for mount_point in PRIVATE_MOUNTS)):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if Path(f"/{link}").is_symlink():
+            (root / link).symlink_to(f"usr/{link}")
+    shutil.copyfile("/usr/lib/os-release", root / "usr" / "lib" / "os-release")
+    binds = ["--bind-ro=/usr", "--bind-ro=/etc", f"--bind={units}:/etc/systemd/system",
+             f"--bind-ro={boot / 'hostname'}:/etc/hostname", f"--bind-ro={boot}:{BOOT_DIR}",
+             *(f"--bind={host_dir / sub}:{mount_point}" for mount_point, sub in PRIVATE_MOUNTS.items())]
+    # --keep-unit and --register=no: no D-Bus or machined on the controller; the shell first moves
+    # itself into the host's own cgroup, so nspawn's payload and supervisor groups are below it.
+    cgroups = " ".join(f"{parent}/{CGROUP_PARENT}/{host.namespace}" for parent in _cgroup_roots())
+    script = (f'for group in {cgroups}; do mkdir -p "$group" && echo $$ > "$group/cgroup.procs"; done; '
+              f'exec {NSPAWN} --quiet --boot --directory={root} --machine={host.name} --register=no --keep-unit '
+              f'--link-journal=no --network-namespace-path=/run/netns/{host.namespace} {" ".join(binds)}')
+    with open(host_dir / "console.log", "wb") as console:
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+
+
+def _cgroup_roots() -> list[str]:
+    roots = [root for root in CGROUP_ROOTS if Path(root, "cgroup.procs").exists()]
+    return roots or ["/sys/fs/cgroup"]
+
+
+def _remove_cgroups(run_id: str, timeout_s: float = 10.0) -> None:
+    """Kills the processes of the testbed's systemd hosts (containers first: nspawn then ends by
+    itself) and removes their cgroups."""
+    groups = [group for parent in _cgroup_roots()
+              for group in Path(parent, CGROUP_PARENT).glob(f"vh-{run_id}-*") if group.is_dir()]
+    if not groups:
+        return
+
+    def pids(directory: Path, skip: str = "") -> list[int]:
+        found = []
+        for procs in directory.rglob("cgroup.procs"):
+            if skip and skip in procs.parts:
+                continue
+            found.extend(int(pid) for pid in procs.read_text().split())
+        return found
+
+    deadline = time.monotonic() + timeout_s
+    for skip in ("supervisor", ""):
+        for group in groups:
+            for pid in pids(group, skip):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        while any(pids(group) for group in groups) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for group in groups:
+        for directory in sorted((d for d in group.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            directory.rmdir()
+        group.rmdir()
+        try:
+            group.parent.rmdir()  # the last testbed with systemd hosts
+        except OSError:
+            pass
 
 
 def _write_inventory(testbed: NetnsTestbed, profiles: list[str]) -> None:
@@ -171,7 +299,7 @@ def _write_inventory(testbed: NetnsTestbed, profiles: list[str]) -> None:
     (testbed.inventory / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
 
 
-def _wait_for_ssh(testbed: NetnsTestbed, timeout_s: float = 15.0) -> None:
+def _wait_for_ssh(testbed: NetnsTestbed, timeout_s: float = 30.0) -> None:
     import socket
 
     deadline = time.monotonic() + timeout_s
@@ -182,7 +310,8 @@ def _wait_for_ssh(testbed: NetnsTestbed, timeout_s: float = 15.0) -> None:
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise NetnsError(f"sshd on {host.name} ({host.address}) did not answer") from None
+                    booted = f" (its boot: {host.directory}/console.log)" if host.init == "systemd" else ""
+                    raise NetnsError(f"sshd on {host.name} ({host.address}) did not answer{booted}") from None
                 time.sleep(0.05)
 
 
@@ -197,6 +326,7 @@ def destroy(run_id: str) -> None:
     directory = BASE_DIR / run_id
     namespaces = [n.split()[0] for n in _run("ip", "netns", "list", check=False).stdout.splitlines()
                   if n.startswith(f"vh-{run_id}-")]
+    _remove_cgroups(run_id)
     for namespace in namespaces:
         pids = _run("ip", "netns", "pids", namespace, check=False).stdout.split()
         for pid in pids:
@@ -221,15 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="create hosts; prints the inventory directory")
     up.add_argument("--hosts", type=int, default=3)
     up.add_argument("--roles", help="comma-separated role per host (default: control, then execution)")
+    up.add_argument("--systemd", default="", help="comma-separated indexes of hosts that boot systemd (from 0)")
     down = commands.add_parser("down", help="remove a testbed (or all with --all)")
     down.add_argument("run_id", nargs="?")
     down.add_argument("--all", action="store_true")
     commands.add_parser("list")
     args = parser.parse_args(argv)
     if args.command == "up":
-        testbed = create(args.hosts, args.roles.split(",") if args.roles else None)
+        systemd = {int(index) for index in args.systemd.split(",") if index}
+        testbed = create(args.hosts, args.roles.split(",") if args.roles else None, systemd=systemd)
         for host in testbed.hosts:
-            print(f"{host.name:<20} {host.role:<10} {host.address}")
+            print(f"{host.name:<20} {host.role:<10} {host.address:<14} {host.init}")
         print(f"run id {testbed.run_id}; inventory: {testbed.inventory}")
     elif args.command == "down":
         for run_id in (list_testbeds() if args.all else [args.run_id]):
