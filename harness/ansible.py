@@ -54,7 +54,7 @@ class PlaybookResult:
     degraded: list[str] = field(default_factory=list)
     """Hosts that failed or were unreachable while the action went on without them."""
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """ansible_facts per host, when the playbook gathered any."""
+    """ansible_facts per host: what the playbook gathered, and what its tasks set with set_fact."""
 
     @property
     def failed_hosts(self) -> list[HostResult]:

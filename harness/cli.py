@@ -212,11 +212,14 @@ def exec_command(inventory_path: Path, limit: str | None, command: tuple[str, ..
 @inventory_option
 @_friendly_errors
 def status(inventory_path: Path) -> None:
-    """Health and latest state of every node."""
+    """Health and latest state of every node; for a node that does not serve, why."""
     inventory = load_inventory(inventory_path)
     health = testbed.check_all(inventory, with_state=True)
     console.print(status_table(health))
-    if not all(h.serving for h in health):
+    not_serving = [h.node.name for h in health if not h.serving]
+    if not_serving:
+        for name, reason in testbed.diagnose(inventory, not_serving).items():
+            console.print(f"{name}: {reason}", highlight=False, markup=False)
         sys.exit(3)
 
 

@@ -53,6 +53,31 @@ def check_all(inventory: Inventory, with_state: bool = False) -> list[NodeHealth
         return list(pool.map(lambda n: check_node(n, with_state=with_state, tls_files=tls_files), inventory.nodes))
 
 
+def diagnose(inventory: Inventory, names: list[str]) -> dict[str, str]:
+    """Why each of these nodes does not serve, as the node itself sees it (the status playbook)."""
+    if not names:
+        return {}
+    result = run_playbook(ACTIONS["status"], inventory, limit=",".join(names))
+    reasons = {}
+    for name in names:
+        outcome = result.hosts.get(name)
+        report = result.facts.get(name, {}).get("node_agent_report")
+        if outcome is not None and outcome.state in ("failed", "unreachable"):
+            reasons[name] = f"host {outcome.state}: {'; '.join(outcome.messages) or 'see the ansible output'}"
+        elif not isinstance(report, dict):
+            reasons[name] = "the node did not say"
+        elif report.get("deployed") is False:
+            reasons[name] = "not deployed on the node (`harness up` deploys and starts it)"
+        elif not report.get("pid"):
+            reasons[name] = "no agent process on the node (`harness up` starts it; `harness logs` shows how it ended)"
+        elif not report.get("serving"):
+            reasons[name] = f"agent process {report['pid']} runs but does not serve yet (`harness logs` shows why)"
+        else:
+            reasons[name] = (f"agent process {report['pid']} serves on the node, but not for the controller: "
+                             f"check the node's address and the network between them")
+    return reasons
+
+
 def is_up(inventory: Inventory) -> bool:
     return all(h.serving for h in check_all(inventory))
 

@@ -113,6 +113,9 @@ def test_up_restarts_exactly_the_agents_that_changed_or_died(local_inventory: Pa
     victim = next(p for p in processes_mentioning(marker) if p.pid == after["exec-0"])
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
+    status = harness("status", "-i", marker)
+    assert status.returncode == 3 and status.stdout.count("serving") == 3, status.stdout
+    assert "exec-0: no agent process on the node (`harness up` starts it;" in status.stdout
     revived = harness("up", "-i", marker)
     assert revived.returncode == 0, revived.stdout + revived.stderr
     assert "up: 4 host(s): 3 ok, 1 changed, 0 failed" in revived.stdout
@@ -136,6 +139,10 @@ def test_down_on_a_testbed_never_up_changes_nothing(local_inventory: Path) -> No
     down = harness("down", "-i", str(local_inventory))
     assert down.returncode == 0, down.stdout + down.stderr
     assert "down: 4 host(s): 4 ok, 0 changed, 0 failed" in down.stdout
+    status = harness("status", "-i", str(local_inventory))
+    assert status.returncode == 3
+    for node in ("control-0", "exec-0", "exec-1", "exec-2"):
+        assert f"{node}: not deployed on the node (`harness up` deploys and starts it)" in status.stdout
     assert not (local_inventory / "nodes").exists()
 
 

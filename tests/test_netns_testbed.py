@@ -180,6 +180,9 @@ def test_unreachable_host_is_reported_and_the_rest_goes_on(testbed: netns.NetnsT
         assert f"degraded, going on without: {dead.name}" in up.stdout
         strict = harness("up", "-i", inv(testbed), "--max-fail", "0")
         assert strict.returncode != 0 and "more than --max-fail 0" in strict.stderr
+        status = harness("status", "-i", inv(testbed))
+        assert status.returncode == 3 and status.stdout.count("serving") == 3, status.stdout
+        assert f"{dead.name}: host unreachable: " in status.stdout
     finally:
         subprocess.run(["ip", "-n", dead.namespace, "link", "set", "eth0", "up"], check=True)
         harness("teardown", "-i", inv(testbed))
