@@ -22,8 +22,11 @@ class NodeConfig:
     node_id: str
     role: str
     hardware_profile: str
+    # Where the agent binds, and where the others call it (its certificate names the latter's
+    # host); they differ on a cloud VM whose public address is not on its interfaces.
     listen: str
     data_dir: Path
+    address: str = ""
     sample_interval_s: float = 0.5
     # control role
     execution_nodes: tuple[ExecutionPeer, ...] = field(default_factory=tuple)
@@ -69,6 +72,7 @@ class NodeConfig:
             role=role,
             hardware_profile=str(raw.get("hardware_profile", "unknown")),
             listen=str(need("listen")),
+            address=str(raw.get("address") or need("listen")),
             data_dir=Path(need("data_dir")),
             sample_interval_s=float(raw.get("sample_interval_s", 0.5)),
             execution_nodes=peers,
@@ -94,3 +98,19 @@ def _tls(path: Path, section: Any) -> TlsFiles | None:
         if not files[name].is_file():
             raise NodeConfigError(f"{path}: field 'tls.{name}': no such file: {files[name]}")
     return TlsFiles(files["ca_file"], files["cert_file"], files["key_file"])
+
+
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}
+
+
+def local_target(config: NodeConfig) -> str:
+    """Where the node itself reaches its agent: the bound address, or loopback when the agent
+    binds every interface (``0.0.0.0:PORT``), which is no address to connect to."""
+    host, _, port = config.listen.rpartition(":")
+    return f"{WILDCARD_HOSTS.get(host, host)}:{port}"
+
+
+def certificate_host(config: NodeConfig) -> str:
+    """The host name or address the node's certificate names: that of its advertised address."""
+    host = config.address.rpartition(":")[0]
+    return host.removeprefix("[").removesuffix("]")

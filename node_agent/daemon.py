@@ -19,8 +19,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from node_agent.config import NodeConfig, NodeConfigError
-from vdlt.tls import TlsFiles, channel
+from node_agent.config import NodeConfig, NodeConfigError, certificate_host, local_target
+from vdlt.tls import channel
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -53,9 +53,10 @@ def running_pid(pid_file: Path, config_path: Path) -> int | None:
     return None
 
 
-def is_serving(address: str, tls: TlsFiles | None = None, timeout_s: float = 1.0) -> bool:
+def is_serving(config: NodeConfig, timeout_s: float = 1.0) -> bool:
+    """Whether this node's agent answers health checks, asked from the node itself."""
     try:
-        with channel(address, tls) as grpc_channel:
+        with channel(local_target(config), config.tls, certificate_host(config) if config.tls else None) as grpc_channel:
             reply = health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
     except grpc.RpcError:
         return False
@@ -84,7 +85,7 @@ def start(config_path: Path, config: NodeConfig) -> dict:
                 log.seek(started_at)
                 tail = log.read().decode(errors="replace").splitlines()[-15:]
             raise RuntimeError(f"agent {config.node_id} exited with {process.returncode}:\n" + "\n".join(tail))
-        if is_serving(config.listen, config.tls):
+        if is_serving(config):
             return {"changed": True, "pid": process.pid, "node_id": config.node_id}
         time.sleep(0.1)
     _terminate(process.pid)
@@ -134,7 +135,7 @@ def status(config_path: Path, config: NodeConfig) -> dict:
     pid_file, _ = _paths(config)
     pid = running_pid(pid_file, config_path)
     return {"changed": False, "pid": pid, "node_id": config.node_id,
-            "serving": pid is not None and is_serving(config.listen, config.tls)}
+            "serving": pid is not None and is_serving(config)}
 
 
 def main(argv: list[str] | None = None) -> int:

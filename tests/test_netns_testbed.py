@@ -259,6 +259,10 @@ def test_a_tls_testbed_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: P
     original = hosts.read_text()
     inventory = yaml.safe_load(original)
     inventory["all"]["vars"]["vdlt_tls"] = True
+    # This one binds every interface of its host, as a cloud VM behind a public address does: its
+    # certificate still names the address the others call it at.
+    wildcard = testbed.hosts[1]
+    inventory["all"]["children"]["execution"]["hosts"][wildcard.name]["agent_listen"] = "0.0.0.0:50051"
     hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
     try:
         up = harness("up", "-i", inv(testbed))
@@ -276,6 +280,9 @@ def test_a_tls_testbed_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: P
         for node in loaded.nodes:
             assert health(node.endpoint, controller) == health_pb2.HealthCheckResponse.SERVING
             assert health(node.endpoint, None) == grpc.StatusCode.UNAVAILABLE
+        listening = subprocess.run(["ip", "netns", "exec", wildcard.namespace, "ss", "-Hltn", "sport", "= :50051"],
+                                   capture_output=True, text=True, check=True).stdout
+        assert ":50051" in listening and wildcard.address not in listening, listening  # bound to every interface
     finally:
         hosts.write_text(original)
         harness("teardown", "-i", inv(testbed))

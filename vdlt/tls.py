@@ -33,10 +33,14 @@ class TlsFiles:
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
-def channel(address: str, tls: TlsFiles | None) -> grpc.Channel:
+def channel(address: str, tls: TlsFiles | None, server_name: str | None = None) -> grpc.Channel:
+    """A channel to ``address``; with TLS, the server's certificate must name ``server_name``
+    (default: the host part of ``address``), for when a node is called at another address
+    than the one its certificate names (its own loopback, say)."""
     if tls is None:
         return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, tls.channel_credentials())
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.secure_channel(address, tls.channel_credentials(), options=options)
 
 
 def aio_channel(address: str, tls: TlsFiles | None) -> grpc.aio.Channel:
