@@ -33,7 +33,14 @@ class Node:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.address}:{self.port}"
+        return join_host_port(self.address, self.port)
+
+
+def join_host_port(address: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets (``[::1]:50051``) as gRPC reads it."""
+    if ":" in address and not address.startswith("["):
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,24 @@ def test_a_node_config_naming_a_missing_key_file_is_refused(tmp_path: Path) -> N
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == f"{config}: field 'tls.key_file': no such file: {tmp_path / 'node.key'}"
+
+
+def test_an_ipv6_testbed_with_tls(local_inventory: Path, tmp_path: Path) -> None:
+    """Nodes at an IPv6 address (here ::1): endpoints in brackets everywhere, certificates naming
+    the address, transactions confirmed."""
+    testbed.scratch_local_inventory(local_inventory, use_tls=True)
+    hosts = local_inventory / "hosts.yml"
+    inventory_yaml = yaml.safe_load(hosts.read_text())
+    inventory_yaml["all"]["vars"]["agent_address"] = "::1"
+    hosts.write_text(yaml.safe_dump(inventory_yaml, sort_keys=False))
+    up = harness("up", "-i", str(local_inventory))
+    assert up.returncode == 0, up.stdout + up.stderr
+    inventory = load_inventory(local_inventory)
+    assert all(node.endpoint.startswith("[::1]:") for node in inventory.nodes)
+    assert all(h.serving for h in testbed.check_all(inventory))
+    (result,) = run_benchmark(tmp_path, inventory.by_role("control")[0].endpoint, [{
+        "label": "ipv6", "txNumber": 50, "rateControl": {"type": "fixed-rate", "opts": {"tps": 100}},
+        "workload": {"module": str(Path(__file__).parent.parent / "workloads" / "modules" / "kv.py")},
+        "cos": {"best-effort": 1},
+    }], tls_files=tls.controller_files(inventory))
+    assert result.total.summary()["succeeded"] == 50
