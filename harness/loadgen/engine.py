@@ -102,15 +102,16 @@ class Engine:
                 on_progress(spec, _sum_progress(latest))
             if not pending:
                 break
-        return self._merge(spec, start_at_ns, jobs, [future.result() for future in futures])
+        results = [future.result() for future in futures]
+        if self.remote is None:  # a worker process's statistics cross the process boundary in wire form
+            results = [{slug: ClassStats.from_wire(wire) for slug, wire in result.items()} for result in results]
+        return self._merge(spec, start_at_ns, jobs, results)
 
     def _merge(self, spec: RoundSpec, start_at_ns: int, jobs: list[WorkerJob],
-               results: list[dict[str, Any]]) -> RoundResult:
+               results: list[dict[str, ClassStats]]) -> RoundResult:
         per_class: dict[str, ClassStats] = {}
         for result in results:
             for slug, stats in result.items():
-                if not isinstance(stats, ClassStats):  # a local worker process's, in wire form
-                    stats = ClassStats.from_wire(stats)
                 per_class.setdefault(slug, ClassStats()).merge(stats)
         return RoundResult(spec, per_class, start_at_ns, time.time_ns(), [j.records_path for j in jobs])
 
