@@ -36,9 +36,14 @@ def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -
             testbed.down(inventory)
 
 
-def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]], workers: int = 2) -> list[RoundResult]:
+def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]], workers: int = 2,
+               send_window_ms: float | None = None) -> list[RoundResult]:
+    """The rounds on the testbed; ``send_window_ms`` None keeps the harness's default."""
     path = work_dir / f"bench-{len(list(work_dir.glob('bench-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": {"number": workers}, "rounds": rounds}}))
+    options: dict[str, Any] = {"number": workers}
+    if send_window_ms is not None:
+        options["sendWindowMs"] = send_window_ms
+    path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": options, "rounds": rounds}}))
     benchmark = load_benchmark(path)
     endpoints = [n.endpoint for n in inventory.by_role("control")]
     with Engine(benchmark, endpoints, "bench", work_dir / "records", tls=tls.controller_files(inventory)) as engine:

@@ -23,7 +23,7 @@ from vdlt.cos import ServiceClass
 DEFAULT_RESULTS_DIR = Path("results")
 DEFINITIONS = {
     "latency": "intended send time to receipt, confirmed transactions only (no coordinated omission)",
-    "lag": "actual send time minus intended send time",
+    "lag": "actual send time minus intended send time; up to the workers' send window by design",
     "send_rate_tps": "submitted / (last send - first send)",
     "throughput_tps": "confirmed / (last confirmation - first intended send)",
 }
@@ -87,7 +87,8 @@ class RunFolder:
             "status": status,
             "harness_version": __version__,
             "benchmark": {"name": benchmark.name, "description": benchmark.description,
-                          "source": str(benchmark.path), "workers": benchmark.workers},
+                          "source": str(benchmark.path), "workers": benchmark.workers,
+                          "send_window_ms": benchmark.send_window_ms},
             "inventory": {
                 "source": str(inventory.path) if inventory else None,
                 "nodes": [{"name": n.name, "role": n.role, "endpoint": n.endpoint,
@@ -97,14 +98,14 @@ class RunFolder:
             "started_at": _iso(started_ns),
             "ended_at": _iso(time.time_ns()),
             "definitions": DEFINITIONS,
-            "rounds": [self._round(r) for r in rounds],
+            "rounds": [self._round(r, benchmark.send_window_ms) for r in rounds],
         }
         if export is not None:
             summary["export"] = export
         _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def _round(self, result: RoundResult) -> dict[str, Any]:
+    def _round(self, result: RoundResult, send_window_ms: float) -> dict[str, Any]:
         spec = result.spec
         total = result.total.summary()
         entry = {
@@ -120,7 +121,7 @@ class RunFolder:
             "trim": spec.trim,
             "classes": {slug: stats.summary() for slug, stats in sorted(result.per_class.items(), key=_class_order)},
             "total": total,
-            "generator": generator_verdict(total),
+            "generator": generator_verdict(total, send_window_ms),
             "slo": [slo_to_json(slo) for slo in spec.slos],
             "records": [str(p.relative_to(self.path)) for p in result.records],
         }

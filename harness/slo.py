@@ -9,7 +9,8 @@ from typing import Any
 
 from harness.benchmark import Slo
 
-# Above this p99 lag the generator, not the system under test, shaped the offered load.
+# Above this p99 lag beyond the send window (which holds transactions back by design), the
+# generator, not the system under test, shaped the offered load.
 LAG_VERDICT_MS = 5.0
 
 
@@ -34,11 +35,11 @@ def evaluate(round_summary: dict[str, Any]) -> list[dict[str, Any]]:
     return verdicts
 
 
-def generator_verdict(total: dict[str, Any]) -> dict[str, Any]:
+def generator_verdict(total: dict[str, Any], send_window_ms: float) -> dict[str, Any]:
     lag = total["lag_ms"]["p99"]
     if lag is None:
         return {"lag_p99_ms": None, "kept_up": True, "verdict": "nothing was sent"}
-    if lag <= LAG_VERDICT_MS:
+    if lag <= send_window_ms + LAG_VERDICT_MS:
         return {"lag_p99_ms": lag, "kept_up": True, "verdict": f"kept to schedule (lag p99 {lag:.2f} ms)"}
     return {"lag_p99_ms": lag, "kept_up": False,
             "verdict": f"fell behind schedule: lag p99 {lag:.1f} ms. Latency still counts from the intended "

@@ -138,13 +138,15 @@ def sink_factory(tmp_path: Path) -> Iterator[object]:
 
 
 def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: int = 1,
-                  tls_files: object = None) -> list:
-    """Runs rounds through the real engine against ``endpoint``; returns the RoundResults."""
+                  tls_files: object = None, **worker_options: object) -> list:
+    """Runs rounds through the real engine against ``endpoint``; returns the RoundResults.
+    ``worker_options`` go into ``test.workers`` beside the number (``sendWindowMs=0``)."""
     from harness.benchmark import load_benchmark
     from harness.loadgen.engine import Engine
 
     path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump({"test": {"name": "t", "workers": {"number": workers}, "rounds": rounds}}))
+    path.write_text(yaml.safe_dump({"test": {"name": "t", "workers": {"number": workers, **worker_options},
+                                             "rounds": rounds}}))
     benchmark = load_benchmark(path)
     with Engine(benchmark, [endpoint], "test", tmp_path / "records", tls=tls_files) as engine:  # type: ignore[arg-type]
         return [engine.run_round(spec) for spec in benchmark.rounds]

@@ -44,6 +44,7 @@ def bench(tmp_path: Path, old: str, new: str) -> Path:
         ("tps: 10", "tps: fast", 11, "test.rounds[0].rateControl.opts.tps", "must be a number"),
         ("opts:", "optz:", 10, "test.rounds[0].rateControl.optz", "did you mean 'opts'"),
         ("number: 1", "number: 0", 4, "test.workers.number", "integer >= 1"),
+        ("number: 1", "number: 1\n    sendWindowMs: -1", 5, "test.workers.sendWindowMs", "from 0 to 100"),
     ],
 )
 def test_bad_benchmark_names_file_line_field(local_inventory: Path, tmp_path: Path, old: str, new: str,

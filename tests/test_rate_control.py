@@ -6,6 +6,7 @@ and last second excepted where a rate ramps).
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ def per_second(records: list[TxRecord]) -> list[int]:
     return [counts[s] for s in range(max(counts) + 1)]
 
 
-def run(tmp_path: Path, endpoint: str, rate: dict[str, Any], workers: int = 2, **length: Any) -> list[TxRecord]:
-    (result,) = run_benchmark(tmp_path, endpoint, [round_(rate, **length)], workers=workers)
+def run(tmp_path: Path, endpoint: str, rate: dict[str, Any], workers: int = 2, send_window_ms: float = 0,
+        **length: Any) -> list[TxRecord]:
+    (result,) = run_benchmark(tmp_path, endpoint, [round_(rate, **length)], workers=workers, sendWindowMs=send_window_ms)
     records = read_records(result.records)
     assert {r.status for r in records} <= {"confirmed"}
     return records
@@ -83,6 +85,30 @@ def test_fixed_feedback_rate_holds_back_and_shows_it_as_lag(tmp_path: Path, sink
     lags = sorted((r.sent_ns - r.intended_ns) / 1e6 for r in records)
     assert lags[-1] > 300  # held back during the stall, and the report knows by how much
     assert len(records) == pytest.approx(1200, rel=0.05)  # caught up afterwards
+
+
+def test_send_window_groups_transactions_and_bounds_their_lag(tmp_path: Path, sink_factory) -> None:
+    endpoint = sink_factory()
+    rate = {"type": "fixed-rate", "opts": {"tps": 1000}}  # one due every millisecond
+
+    def sends_and_lags(window_ms: float) -> tuple[int, list[float], int]:
+        records = run(tmp_path, endpoint, rate, workers=1, send_window_ms=window_ms, txDuration=2)
+        sent = sorted(r.sent_ns for r in records)
+        # Transactions sent in one go leave microseconds apart; separate sends, about a millisecond.
+        sends = 1 + sum(1 for a, b in pairwise(sent) if b - a > 300_000)
+        return sends, sorted((r.sent_ns - r.intended_ns) / 1e6 for r in records), len(records)
+
+    alone, lags, count = sends_and_lags(0)
+    assert count == pytest.approx(2000, rel=0.03)
+    # Each at its own instant, but for the event loop's millisecond timer resolution.
+    assert alone > 0.6 * count
+    assert lags[len(lags) // 2] < 1.0
+
+    grouped, lags, count = sends_and_lags(5)
+    assert count == pytest.approx(2000, rel=0.03)  # the same rate, in fewer sends
+    assert grouped < alone / 2, (grouped, alone)
+    assert 1.0 < lags[len(lags) // 2] < 4.0  # held back on purpose, and the lag says so
+    assert lags[int(len(lags) * 0.99)] < 8.0  # never much more than the window
 
 
 def test_maximum_rate_climbs_while_throughput_grows(tmp_path: Path, sink_factory) -> None:

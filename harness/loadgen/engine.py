@@ -83,6 +83,7 @@ class Engine:
                 endpoint=self.endpoints[w % len(self.endpoints)], connector=self.benchmark.connector,
                 start_at_ns=start_at_ns,
                 records_path=self.records_dir / f"round-{spec.index}-worker-{w}.csv.gz", tls=self.tls,
+                send_window_ns=int(self.benchmark.send_window_ms * 1e6),
             )
             for w in range(workers)
         ]
