@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -125,6 +126,43 @@ def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory:
     assert verdict.returncode == 1
     assert "block 3 is bad" in verdict.stdout and "transaction root" in verdict.stdout
     assert harness("ledger", "verify", str(node_dir)).returncode == 0
+
+
+def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(local_inventory: Path,
+                                                                              tmp_path: Path) -> None:
+    # The control node keeps 10 commits for a node that is away; exec-0 misses 60.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"commit_backlog_limit": 10}))
+    (local_inventory / "group_vars").mkdir()
+    (local_inventory / "group_vars" / "control.yml").write_text(yaml.safe_dump({"vdlt_policy_file": str(policy)}))
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    nodes = endpoints(local_inventory)
+    wait_for_selection(nodes["control-0"])
+    node_dir = local_inventory / "nodes" / "exec-0"
+    control_log = local_inventory / "nodes" / "control-0" / "agent.log"
+    with grpc.insecure_channel(nodes["control-0"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        for i in range(20):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        for i in range(20, 80):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        assert "execution node exec-0 is 11 commits behind (backlog limit 10" in control_log.read_text()
+        assert harness("up", "-i", str(local_inventory)).returncode == 0
+        for i in range(80, 90):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+    deadline = time.monotonic() + 10
+    states = {}
+    while time.monotonic() < deadline:
+        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1", "exec-2")}
+        if states["exec-0"] == states["exec-1"] == states["exec-2"] and len(states["exec-0"]) >= 90:
+            break
+        time.sleep(0.2)
+    assert states["exec-0"] == states["exec-1"] == states["exec-2"], "exec-0 did not catch up"
+    assert verify_chain(node_dir / "ledger").ok
+    text = control_log.read_text()
+    assert "execution node exec-0 caught up through commit" in text
+    assert re.search(r"execution node exec-0 reads the commits it missed \(\d+\.\.\d+\) from exec-[12]'s chain", text)
 
 
 def test_full_queue_drops_with_reason(tmp_path: Path) -> None:

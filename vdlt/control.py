@@ -84,13 +84,16 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         self.execution_timeout_s = execution_timeout_s
         self.node_trust = TrustBook(policy.trust_half_life_s)
         self.source_trust = TrustBook(policy.trust_half_life_s)
-        self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id), tls=tls)
+        self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id), tls=tls,
+                                               backlog_limit=policy.commit_backlog_limit,
+                                               catch_up=self._read_missed_commits)
                       for p in peers}
         self.watcher = StateWatcher(peers, state_interval_s, tls)
         self.latency_ewma_s: dict[str, float] = {}
         self.selector = Selector(policy, self.watcher, self.node_trust,
                                  outstanding=lambda n: self.links[n].outstanding,
-                                 latency_s=self.latency_ewma_s.get)
+                                 latency_s=self.latency_ewma_s.get,
+                                 catching_up=lambda n: self.links[n].catching_up)
         self.versions: dict[str, int] = {}
         data_dir.mkdir(parents=True, exist_ok=True)
         self.sequence = _Sequence(data_dir / "control-sequence")
@@ -109,6 +112,25 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
                 score=entry.score, success_evidence=entry.success, failure_evidence=entry.failure,
                 agreements=entry.agreements, dissents=entry.dissents, timeouts=entry.timeouts)
         return report
+
+    async def _read_missed_commits(self, node_id: str, after: int, through: int) -> AsyncIterator[list[ledger_pb2.Commit]]:
+        """For a node that missed commits: them, from the first other execution node that has them."""
+        for peer_id, peer in self.links.items():
+            if peer_id == node_id or peer.catching_up:
+                continue
+            log.info("execution node %s reads the commits it missed (%d..%d) from %s's chain", node_id,
+                     after + 1, through, peer_id)
+            sent = False
+            try:
+                async for commits in peer.read_commits(after, through):
+                    sent = True
+                    yield commits
+            except grpc.aio.AioRpcError as error:
+                log.info("execution node %s could not read commits from %s: %s: %s", node_id, peer_id,
+                         error.code().name, error.details())
+                if not sent:
+                    continue
+            return  # after a partial read, the node resumes from where its chain got to
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -182,7 +204,13 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
             self.versions[write.key] = commit.sequence
         acks = {node_id: link.commit(commit) for node_id, link in self.links.items()}
         agreeing = [o.node_id for o in agreed]
-        if not await _all_done([acks[n] for n in agreeing], self.execution_timeout_s):
+        in_time = await _all_done([acks[n] for n in agreeing], self.execution_timeout_s)
+        behind = [n for n in agreeing if acks[n].cancelled()]
+        if behind:
+            return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
+                           f"commit {commit.sequence} not in the chains of {', '.join(behind)}: more than "
+                           f"{self.policy.commit_backlog_limit} commits behind, it will read them from another node")
+        if not in_time:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
                            f"commit {commit.sequence} not in the chains of {', '.join(agreeing)} within "
                            f"{self.execution_timeout_s:g} s")

@@ -11,6 +11,7 @@ a given rate, or answer late.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -37,6 +38,18 @@ def result_digest(transaction_id: str, accepted: bool, result_json: str, writes:
 
 
 TrustListener = Callable[[ledger_pb2.TrustReport], None]
+# Commits per message when a node's chain is read back for another that missed them.
+READ_COMMITS_CHUNK = 1024
+
+
+def _commit_of(tx: BlockTransaction) -> ledger_pb2.Commit:
+    """The commit a block's transaction was made from (the source is not kept in blocks)."""
+    return ledger_pb2.Commit(
+        sequence=tx.sequence, accepted=tx.accepted, result_digest=tx.result_digest,
+        transaction=ledger_pb2.Transaction(id=tx.id, cos=tx.cos, contract=tx.contract, operation=tx.operation,
+                                           arguments_json=tx.arguments_json),
+        writes=[ledger_pb2.Write(key=k, value_json=canonical_json(v)) for k, v in tx.writes.items()],
+    )
 
 
 class ExecutionService(ledger_pb2_grpc.ExecutionServicer):
@@ -55,7 +68,7 @@ class ExecutionService(ledger_pb2_grpc.ExecutionServicer):
         results = [self._execute(tx) for tx in batch.transactions]
         return ledger_pb2.ExecuteBatchResult(
             batch_id=batch.batch_id, node_id=self.node_id, block_height=self.block_log.height,
-            block_hash=self.block_log.head_hash, results=results,
+            block_hash=self.block_log.head_hash, results=results, last_sequence=self.block_log.last_sequence,
         )
 
     def _commit(self, commits: list[ledger_pb2.Commit]) -> None:
@@ -99,6 +112,19 @@ class ExecutionService(ledger_pb2_grpc.ExecutionServicer):
         except ContractError as error:
             return False, str(error), "", {}, state.reads
         return True, "", canonical_json(result), state.writes, state.reads
+
+    async def ReadCommits(
+        self, request: ledger_pb2.ReadCommitsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ledger_pb2.CommitBatch]:
+        if request.through_sequence > self.block_log.last_sequence:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"{self.node_id} has commits through {self.block_log.last_sequence} only, "
+                                f"not through {request.through_sequence}")
+        # The chain is read in a thread, a chunk at a time: it can be long, and the event loop
+        # keeps executing meanwhile.
+        committed = self.block_log.committed_between(request.after_sequence, request.through_sequence)
+        while chunk := await asyncio.to_thread(lambda: list(itertools.islice(committed, READ_COMMITS_CHUNK))):
+            yield ledger_pb2.CommitBatch(commits=[_commit_of(tx) for tx in chunk])
 
     async def ExecuteStream(
         self, request_iterator: AsyncIterator[ledger_pb2.ExecuteBatch], context: grpc.aio.ServicerContext

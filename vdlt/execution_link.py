@@ -8,22 +8,33 @@ because gRPC's per-message cost, not our code, dominates an execution node's CPU
 
 Commits are kept until the node acknowledges the batch that carried them; when a stream breaks
 they are sent again on the next one (the node skips sequences it already has), so a node that
-was away catches up instead of silently diverging.
+was away catches up instead of silently diverging. They are kept up to ``backlog_limit``: a node
+away for longer would otherwise grow the control node's memory without bound. Beyond the limit
+the link drops what it kept and remembers the last sequence dropped; when the node answers
+again, it says how far its chain goes, and the link first sends it the commits it missed, read
+from another execution node's chain (``catch_up``), then what came since. While it catches up
+the node is not chosen to execute (:attr:`ExecutionLink.catching_up`).
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 import grpc
 
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 from vdlt.tls import TlsFiles, aio_channel
 
+log = logging.getLogger(__name__)
 RECONNECT_DELAY_S = 0.5
+# A read that takes longer ends; the node then resumes from where its chain got to.
+READ_COMMITS_TIMEOUT_S = 300.0
+# (node that missed them, after sequence, through sequence) -> the commits, from another node.
+CatchUp = Callable[[str, int, int], AsyncIterator[list[ledger_pb2.Commit]]]
 
 
 class ExecutionUnavailable(Exception):
@@ -45,13 +56,21 @@ class _Batch:
 
 class ExecutionLink:
     def __init__(self, node_id: str, address: str, trust_report: Callable[[], ledger_pb2.TrustReport] | None = None,
-                 max_batch: int = 256, window: int = 1, tls: TlsFiles | None = None) -> None:
+                 max_batch: int = 256, window: int = 1, tls: TlsFiles | None = None,
+                 backlog_limit: int = 20_000, catch_up: CatchUp | None = None) -> None:
         self.node_id = node_id
         self.address = address
         self.tls = tls
         self.max_batch = max_batch
+        self.backlog_limit = backlog_limit
+        self._catch_up = catch_up
         self._window_size = window
         self._trust_report = trust_report
+        # The last sequence dropped from the backlog and not yet in the node's chain (0: none),
+        # and the last sequence in the node's chain as its latest answer said (None: not known
+        # since the stream last broke).
+        self.missed_through = 0
+        self.node_sequence: int | None = None
         self._executes: list[tuple[ledger_pb2.Transaction, asyncio.Future[ExecutionOutcome], float]] = []
         self._commits: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]] = []
         self._in_flight: dict[int, _Batch] = {}
@@ -59,7 +78,13 @@ class ExecutionLink:
         self._batch_ids = itertools.count(1)
         self._channel: grpc.aio.Channel | None = None
         self._task: asyncio.Task[None] | None = None
+        self._missed_reader: AsyncIterator[list[ledger_pb2.Commit]] | None = None
         self.last_error = ""
+
+    @property
+    def catching_up(self) -> bool:
+        """Whether the node lacks commits it must get before it may execute anything."""
+        return self.missed_through > 0
 
     @property
     def outstanding(self) -> int:
@@ -76,8 +101,27 @@ class ExecutionLink:
         """Resolves to the node's block height once the commit is in its chain."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._commits.append((commit, future))
+        if len(self._commits) > self.backlog_limit:
+            self._drop_backlog()
         self._kick()
         return future
+
+    def _drop_backlog(self) -> None:
+        dropped, self._commits = self._commits, []
+        first_time = not self.missed_through
+        self.missed_through = max(self.missed_through, dropped[-1][0].sequence)
+        for _, future in dropped:
+            future.cancel()  # nobody waits for a node this far behind: the agreeing ones answered
+        # Executions would wait behind the catching up; the control node asks another node.
+        behind = ExecutionUnavailable(f"execution node {self.node_id} is catching up on commits it missed")
+        for _, execution, _ in self._executes:
+            if not execution.done():
+                execution.set_exception(behind)
+        self._executes = []
+        if first_time:
+            log.warning("execution node %s is %d commits behind (backlog limit %d; %s): dropped them; it will "
+                        "read what it missed from another execution node's chain when it answers again",
+                        self.node_id, len(dropped), self.backlog_limit, self.last_error or "no answer")
 
     def _kick(self) -> None:
         self._wakeup.set()
@@ -87,21 +131,80 @@ class ExecutionLink:
     async def _batches(self, window: asyncio.Semaphore):  # type: ignore[no-untyped-def]
         while True:
             await window.acquire()
-            while not self._executes and not self._commits:
+            if self.missed_through:
+                # Nothing newer may reach the node before what it missed: it would apply the
+                # newer commits and skip the missed ones for good.
+                batch = await self._catch_up_step()
+                if batch is None:
+                    window.release()
+                else:
+                    yield batch
+                continue
+            while not self._executes and not self._commits and not self.missed_through:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            if self.missed_through:
+                window.release()
+                continue
             executes, self._executes = self._executes[: self.max_batch], self._executes[self.max_batch :]
             commits, self._commits = self._commits[: self.max_batch * 4], self._commits[self.max_batch * 4 :]
-            batch_id = next(self._batch_ids)
-            self._in_flight[batch_id] = _Batch(executes, commits)
-            message = ledger_pb2.ExecuteBatch(
-                batch_id=batch_id, transactions=[tx for tx, _, _ in executes], commits=[c for c, _ in commits])
-            if self._trust_report is not None:
-                message.trust.CopyFrom(self._trust_report())
-            yield message
+            yield self._send(executes, commits)
+
+    async def _catch_up_step(self) -> ledger_pb2.ExecuteBatch | None:
+        """The next batch towards the missed commits, or None when there is none to send now."""
+        if self.node_sequence is None:
+            return self._send([], [])  # an empty batch: the answer says how far the node's chain goes
+        if self.node_sequence >= self.missed_through:
+            log.info("execution node %s caught up through commit %d", self.node_id, self.missed_through)
+            self.missed_through = 0
+            await self._close_missed_reader()
+            return None
+        commits = await self._read_missed()
+        if not commits:
+            await asyncio.sleep(RECONNECT_DELAY_S)  # no other node has them yet: try again
+            return None
+        loop = asyncio.get_running_loop()
+        return self._send([], [(c, loop.create_future()) for c in commits])
+
+    def _send(self, executes: list[tuple[ledger_pb2.Transaction, asyncio.Future[ExecutionOutcome], float]],
+              commits: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]]) -> ledger_pb2.ExecuteBatch:
+        batch_id = next(self._batch_ids)
+        self._in_flight[batch_id] = _Batch(executes, commits)
+        message = ledger_pb2.ExecuteBatch(
+            batch_id=batch_id, transactions=[tx for tx, _, _ in executes], commits=[c for c, _ in commits])
+        if self._trust_report is not None:
+            message.trust.CopyFrom(self._trust_report())
+        return message
+
+    async def _read_missed(self) -> list[ledger_pb2.Commit]:
+        """The next commits the node missed, from another node's chain; empty when none has them."""
+        assert self.node_sequence is not None
+        if self._missed_reader is None:
+            if self._catch_up is None:
+                return []
+            self._missed_reader = self._catch_up(self.node_id, self.node_sequence, self.missed_through)
+        try:
+            return await anext(self._missed_reader)
+        except StopAsyncIteration:
+            self._missed_reader = None
+            return []
+
+    async def _close_missed_reader(self) -> None:
+        if self._missed_reader is not None:
+            reader, self._missed_reader = self._missed_reader, None
+            await reader.aclose()  # type: ignore[attr-defined]
+
+    async def read_commits(self, after_sequence: int, through_sequence: int) -> AsyncIterator[list[ledger_pb2.Commit]]:
+        """The commits in this node's chain after ``after_sequence`` through ``through_sequence``,
+        a message at a time (for another node that missed them)."""
+        if self._channel is None:
+            self._channel = aio_channel(self.address, self.tls)
+        request = ledger_pb2.ReadCommitsRequest(after_sequence=after_sequence, through_sequence=through_sequence)
+        async for batch in ledger_pb2_grpc.ExecutionStub(self._channel).ReadCommits(request, timeout=READ_COMMITS_TIMEOUT_S):
+            yield list(batch.commits)
 
     async def _run(self) -> None:
-        while self._executes or self._commits:
+        while self._executes or self._commits or self.missed_through:
             if self._channel is None:
                 self._channel = aio_channel(self.address, self.tls)
             stub = ledger_pb2_grpc.ExecutionStub(self._channel)
@@ -119,6 +222,7 @@ class ExecutionLink:
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
     def _settle(self, batch: _Batch, reply: ledger_pb2.ExecuteBatchResult) -> None:
+        self.node_sequence = reply.last_sequence
         now = time.monotonic()
         for (_, future, queued_at), result in zip(batch.executes, reply.results):
             if not future.done():
@@ -144,6 +248,10 @@ class ExecutionLink:
                 future.set_exception(reason)
         self._executes = []
         self._commits = resend + self._commits
+        self.node_sequence = None
+        self._missed_reader = None
+        if len(self._commits) > self.backlog_limit:
+            self._drop_backlog()
 
     async def close(self) -> None:
         if self._task is not None:

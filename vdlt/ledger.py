@@ -174,6 +174,15 @@ class BlockLog:
         self.state_digest = state_digest
         return block
 
+    def committed_between(self, after_sequence: int, through_sequence: int) -> Iterator[BlockTransaction]:
+        """The committed transactions with after < sequence <= through, read back from disk."""
+        for block in iter_blocks(self.path):
+            for tx in block.transactions:
+                if tx.sequence > through_sequence:
+                    return
+                if tx.sequence > after_sequence:
+                    yield tx
+
     def close(self) -> None:
         self._file.close()
 

@@ -21,7 +21,8 @@ from vdlt.cos import CLASS_SLUGS, ServiceClass
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policies" / "default.yaml"
 ErrorFn = Callable[[tuple[str | int, ...], str], NoReturn]
 
-TOP_KEYS = ("scheduler", "fifo_limit", "max_in_flight", "classes", "reclassing", "selection", "trust")
+TOP_KEYS = ("scheduler", "fifo_limit", "max_in_flight", "commit_backlog_limit", "classes", "reclassing", "selection",
+            "trust")
 CLASS_KEYS = ("weight", "limit", "priority", "rate_cap_tps", "burst", "replicas", "quorum", "min_trust", "deadline_ms")
 RECLASSING_KEYS = ("untrusted_below", "untrusted_class", "management_sources")
 SELECTION_KEYS = ("stale_after_intervals",)
@@ -60,6 +61,7 @@ class Policy:
     management_sources: frozenset[str]
     stale_after_intervals: float
     trust_half_life_s: float
+    commit_backlog_limit: int = 20_000
     source: str = field(default="", compare=False)
 
 
@@ -107,6 +109,7 @@ def policy_from_dict(data: Any, error: ErrorFn, source: str = "") -> Policy:
         error(("scheduler",), f"must be cbwfq or fifo, got {scheduler!r}")
     fifo_limit = _int(data, ("fifo_limit",), 8192, 1, error)
     max_in_flight = _int(data, ("max_in_flight",), 64, 1, error)
+    commit_backlog_limit = _int(data, ("commit_backlog_limit",), 20_000, 1, error)
 
     classes_raw = data.get("classes") or {}
     _keys(classes_raw, ("classes",), CLASS_SLUGS, error)
@@ -160,6 +163,7 @@ def policy_from_dict(data: Any, error: ErrorFn, source: str = "") -> Policy:
         management_sources=frozenset(sources),
         stale_after_intervals=_number(selection, ("selection", "stale_after_intervals"), 3, error, minimum_exclusive=0),
         trust_half_life_s=_number(trust, ("trust", "half_life_s"), 300, error, minimum_exclusive=0),
+        commit_backlog_limit=commit_backlog_limit,
         source=source,
     )
 

@@ -7,8 +7,9 @@
 - private: only private-capable nodes;
 - best effort, scavenger, management/control: round robin over the eligible nodes.
 
-A node is eligible when it reported state recently, its stream is up, its trust is at least the
-class's minimum and (for private) it is private-capable. When no node is eligible the selection
+A node is eligible when it reported state recently, its stream is up, it is not catching up on
+commits it missed, its trust is at least the class's minimum and (for private) it is
+private-capable. When no node is eligible the selection
 says why, and the control node drops the transaction with that reason.
 """
 from __future__ import annotations
@@ -34,12 +35,14 @@ class Selection:
 
 class Selector:
     def __init__(self, policy: Policy, watcher: StateWatcher, trust: TrustBook,
-                 outstanding: Callable[[str], int], latency_s: Callable[[str], float | None]) -> None:
+                 outstanding: Callable[[str], int], latency_s: Callable[[str], float | None],
+                 catching_up: Callable[[str], bool] = lambda node_id: False) -> None:
         self.policy = policy
         self.watcher = watcher
         self.trust = trust
         self.outstanding = outstanding
         self.latency_s = latency_s
+        self.catching_up = catching_up
         # One turn counter per class: a shared one aliases when classes interleave regularly.
         self._turns = {c: itertools.count() for c in ServiceClass}
 
@@ -57,6 +60,8 @@ class Selector:
     def _unfit(self, view: NodeView, class_policy: ClassPolicy) -> str:
         if not view.connected or not self.watcher.is_fresh(view, self.policy.stale_after_intervals):
             return f"stale or unreachable ({view.error or 'no recent state report'})"
+        if self.catching_up(view.peer.node_id):
+            return "catching up on commits it missed while away"
         if class_policy.min_trust > 0:
             score = self.trust.score(view.peer.node_id)
             if score < class_policy.min_trust:

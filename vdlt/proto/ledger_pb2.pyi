@@ -32,6 +32,20 @@ class ReceiptBatch(_message.Message):
     receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
     def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ...) -> None: ...
 
+class ReadCommitsRequest(_message.Message):
+    __slots__ = ("after_sequence", "through_sequence")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    THROUGH_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    through_sequence: int
+    def __init__(self, after_sequence: _Optional[int] = ..., through_sequence: _Optional[int] = ...) -> None: ...
+
+class CommitBatch(_message.Message):
+    __slots__ = ("commits",)
+    COMMITS_FIELD_NUMBER: _ClassVar[int]
+    commits: _containers.RepeatedCompositeFieldContainer[Commit]
+    def __init__(self, commits: _Optional[_Iterable[_Union[Commit, _Mapping]]] = ...) -> None: ...
+
 class Transaction(_message.Message):
     __slots__ = ("id", "cos", "source", "contract", "operation", "arguments_json")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -143,18 +157,20 @@ class Commit(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., accepted: _Optional[bool] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ...) -> None: ...
 
 class ExecuteBatchResult(_message.Message):
-    __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results")
+    __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results", "last_sequence")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     node_id: str
     block_height: int
     block_hash: str
     results: _containers.RepeatedCompositeFieldContainer[ExecutionResult]
-    def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ...) -> None: ...
+    last_sequence: int
+    def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
 class TrustReport(_message.Message):
     __slots__ = ("score", "success_evidence", "failure_evidence", "agreements", "dissents", "timeouts")

@@ -205,6 +205,11 @@ class ExecutionStub:
                 request_serializer=vdlt_dot_proto_dot_ledger__pb2.ExecuteBatch.SerializeToString,
                 response_deserializer=vdlt_dot_proto_dot_ledger__pb2.ExecuteBatchResult.FromString,
                 _registered_method=True)
+        self.ReadCommits = channel.unary_stream(
+                '/vdlt.ledger.v1.Execution/ReadCommits',
+                request_serializer=vdlt_dot_proto_dot_ledger__pb2.ReadCommitsRequest.SerializeToString,
+                response_deserializer=vdlt_dot_proto_dot_ledger__pb2.CommitBatch.FromString,
+                _registered_method=True)
 
 
 class ExecutionServicer:
@@ -217,6 +222,15 @@ class ExecutionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadCommits(self, request, context):
+        """The commits in this node's chain with after_sequence < sequence <= through_sequence, in
+        sequence order, read back from its blocks: how a node that missed commits catches up.
+        FAILED_PRECONDITION when this node has not applied through_sequence itself yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +238,11 @@ def add_ExecutionServicer_to_server(servicer, server):
                     servicer.ExecuteStream,
                     request_deserializer=vdlt_dot_proto_dot_ledger__pb2.ExecuteBatch.FromString,
                     response_serializer=vdlt_dot_proto_dot_ledger__pb2.ExecuteBatchResult.SerializeToString,
+            ),
+            'ReadCommits': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadCommits,
+                    request_deserializer=vdlt_dot_proto_dot_ledger__pb2.ReadCommitsRequest.FromString,
+                    response_serializer=vdlt_dot_proto_dot_ledger__pb2.CommitBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -254,6 +273,33 @@ class Execution:
             '/vdlt.ledger.v1.Execution/ExecuteStream',
             vdlt_dot_proto_dot_ledger__pb2.ExecuteBatch.SerializeToString,
             vdlt_dot_proto_dot_ledger__pb2.ExecuteBatchResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadCommits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vdlt.ledger.v1.Execution/ReadCommits',
+            vdlt_dot_proto_dot_ledger__pb2.ReadCommitsRequest.SerializeToString,
+            vdlt_dot_proto_dot_ledger__pb2.CommitBatch.FromString,
             options,
             channel_credentials,
             insecure,
