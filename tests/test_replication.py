@@ -165,6 +165,58 @@ def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(lo
     assert re.search(r"execution node exec-0 reads the commits it missed \(\d+\.\.\d+\) from exec-[12]'s chain", text)
 
 
+def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory: Path) -> None:
+    # Nothing is committed while exec-0 is down: the broken stream's request iterator is still
+    # waiting for work when the next commit comes, and must not take it.
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    nodes = endpoints(local_inventory)
+    wait_for_selection(nodes["control-0"])
+    node_dir = local_inventory / "nodes" / "exec-0"
+    with grpc.insecure_channel(nodes["control-0"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        for i in range(5):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        time.sleep(1)
+        assert harness("up", "-i", str(local_inventory)).returncode == 0
+        assert put(stub, 5, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+    deadline = time.monotonic() + 5
+    while "kv/k/k5" not in replay_state(node_dir / "ledger") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replay_state(node_dir / "ledger") == replay_state(local_inventory / "nodes" / "exec-1" / "ledger")
+
+
+def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inventory: Path) -> None:
+    # As after a crash with vdlt_fsync: never, or a disk restored from an older copy.
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    nodes = endpoints(local_inventory)
+    wait_for_selection(nodes["control-0"])
+    node_dir = local_inventory / "nodes" / "exec-0"
+    with grpc.insecure_channel(nodes["control-0"]) as channel:
+        stub = ledger_pb2_grpc.ControlStub(channel)
+        for i in range(40):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        chain = node_dir / "ledger" / "blocks.jsonl"
+        blocks = chain.read_text().splitlines(keepends=True)
+        assert len(blocks) > 10
+        chain.write_text("".join(blocks[:-10]))
+        assert harness("up", "-i", str(local_inventory)).returncode == 0
+        for i in range(40, 50):
+            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+    deadline = time.monotonic() + 10
+    states = {}
+    while time.monotonic() < deadline:
+        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1")}
+        if states["exec-0"] == states["exec-1"] and len(states["exec-0"]) >= 50:
+            break
+        time.sleep(0.2)
+    assert states["exec-0"] == states["exec-1"], "exec-0 did not get back what its chain lost"
+    assert verify_chain(node_dir / "ledger").ok
+    assert re.search(r"execution node exec-0's chain ends at commit \d+, before commit \d+ it had in its chain",
+                     (local_inventory / "nodes" / "control-0" / "agent.log").read_text())
+
+
 def test_full_queue_drops_with_reason(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({"max_in_flight": 1, "classes": {"scavenger": {"limit": 5, "weight": 1}}}))

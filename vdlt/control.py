@@ -86,7 +86,8 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         self.source_trust = TrustBook(policy.trust_half_life_s)
         self.links = {p.node_id: ExecutionLink(p.node_id, p.address, self._trust_report_for(p.node_id), tls=tls,
                                                backlog_limit=policy.commit_backlog_limit,
-                                               catch_up=self._read_missed_commits)
+                                               # with one execution node there is no other chain to read
+                                               catch_up=self._read_missed_commits if len(peers) > 1 else None)
                       for p in peers}
         self.watcher = StateWatcher(peers, state_interval_s, tls)
         self.latency_ewma_s: dict[str, float] = {}

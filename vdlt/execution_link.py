@@ -8,7 +8,9 @@ because gRPC's per-message cost, not our code, dominates an execution node's CPU
 
 Commits are kept until the node acknowledges the batch that carried them; when a stream breaks
 they are sent again on the next one (the node skips sequences it already has), so a node that
-was away catches up instead of silently diverging. They are kept up to ``backlog_limit``: a node
+was away catches up instead of silently diverging. A node whose chain comes back shorter than it
+was (its tail lost in a crash without fsync, or its data replaced) reads what it lost from
+another execution node's chain, as below. Commits are kept up to ``backlog_limit``: a node
 away for longer would otherwise grow the control node's memory without bound. Beyond the limit
 the link drops what it kept and remembers the last sequence dropped; when the node answers
 again, it says how far its chain goes, and the link first sends it the commits it missed, read
@@ -71,6 +73,9 @@ class ExecutionLink:
         # since the stream last broke).
         self.missed_through = 0
         self.node_sequence: int | None = None
+        # The highest sequence the node has said is in its chain: a chain that later ends before
+        # it lost its tail (a crash without fsync, or its data replaced by an older copy).
+        self.acked_through = 0
         self._executes: list[tuple[ledger_pb2.Transaction, asyncio.Future[ExecutionOutcome], float]] = []
         self._commits: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]] = []
         self._in_flight: dict[int, _Batch] = {}
@@ -79,6 +84,8 @@ class ExecutionLink:
         self._channel: grpc.aio.Channel | None = None
         self._task: asyncio.Task[None] | None = None
         self._missed_reader: AsyncIterator[list[ledger_pb2.Commit]] | None = None
+        # Which stream is current: bumped when one breaks (see _batches).
+        self._stream = 0
         self.last_error = ""
 
     @property
@@ -128,21 +135,36 @@ class ExecutionLink:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"link-{self.node_id}")
 
-    async def _batches(self, window: asyncio.Semaphore):  # type: ignore[no-untyped-def]
+    async def _batches(self, window: asyncio.Semaphore, stream: int):  # type: ignore[no-untyped-def]
+        """The requests of one stream. gRPC keeps a broken stream's request iterator waiting where
+        it was, so each one ends as soon as its stream is no longer the current one: otherwise it
+        would take the next stream's work and lose it."""
         while True:
             await window.acquire()
+            if stream != self._stream:
+                return
+            if self.node_sequence is None:
+                # A stream starts with an empty batch, whose answer says how far the node's chain
+                # goes, before any commit: a node that lost its tail must get it back first.
+                yield self._send([], [])
+                continue
             if self.missed_through:
                 # Nothing newer may reach the node before what it missed: it would apply the
                 # newer commits and skip the missed ones for good.
-                batch = await self._catch_up_step()
-                if batch is None:
+                missed = await self._next_missed()
+                if stream != self._stream:
+                    return
+                if missed is None:
                     window.release()
-                else:
-                    yield batch
+                    continue
+                loop = asyncio.get_running_loop()
+                yield self._send([], [(c, loop.create_future()) for c in missed])
                 continue
             while not self._executes and not self._commits and not self.missed_through:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                if stream != self._stream:
+                    return
             if self.missed_through:
                 window.release()
                 continue
@@ -150,21 +172,24 @@ class ExecutionLink:
             commits, self._commits = self._commits[: self.max_batch * 4], self._commits[self.max_batch * 4 :]
             yield self._send(executes, commits)
 
-    async def _catch_up_step(self) -> ledger_pb2.ExecuteBatch | None:
-        """The next batch towards the missed commits, or None when there is none to send now."""
-        if self.node_sequence is None:
-            return self._send([], [])  # an empty batch: the answer says how far the node's chain goes
+    async def _next_missed(self) -> list[ledger_pb2.Commit] | None:
+        """The next commits the node missed, or None when there are none to send now."""
+        assert self.node_sequence is not None
         if self.node_sequence >= self.missed_through:
             log.info("execution node %s caught up through commit %d", self.node_id, self.missed_through)
             self.missed_through = 0
             await self._close_missed_reader()
             return None
+        if self._catch_up is None:
+            log.error("execution node %s lacks commits %d..%d, and no other execution node holds them",
+                      self.node_id, self.node_sequence + 1, self.missed_through)
+            self.missed_through = 0
+            return None
         commits = await self._read_missed()
         if not commits:
             await asyncio.sleep(RECONNECT_DELAY_S)  # no other node has them yet: try again
             return None
-        loop = asyncio.get_running_loop()
-        return self._send([], [(c, loop.create_future()) for c in commits])
+        return commits
 
     def _send(self, executes: list[tuple[ledger_pb2.Transaction, asyncio.Future[ExecutionOutcome], float]],
               commits: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]]) -> ledger_pb2.ExecuteBatch:
@@ -180,8 +205,7 @@ class ExecutionLink:
         """The next commits the node missed, from another node's chain; empty when none has them."""
         assert self.node_sequence is not None
         if self._missed_reader is None:
-            if self._catch_up is None:
-                return []
+            assert self._catch_up is not None
             self._missed_reader = self._catch_up(self.node_id, self.node_sequence, self.missed_through)
         try:
             return await anext(self._missed_reader)
@@ -210,7 +234,7 @@ class ExecutionLink:
             stub = ledger_pb2_grpc.ExecutionStub(self._channel)
             window = asyncio.Semaphore(self._window_size)
             try:
-                async for reply in stub.ExecuteStream(self._batches(window)):
+                async for reply in stub.ExecuteStream(self._batches(window, self._stream)):
                     batch = self._in_flight.pop(reply.batch_id, None)
                     window.release()
                     if batch is not None:
@@ -223,6 +247,12 @@ class ExecutionLink:
 
     def _settle(self, batch: _Batch, reply: ledger_pb2.ExecuteBatchResult) -> None:
         self.node_sequence = reply.last_sequence
+        if reply.last_sequence < self.acked_through:
+            log.warning("execution node %s's chain ends at commit %d, before commit %d it had in its chain (a crash "
+                        "without fsync, or its data was replaced): it will read what it lost from another execution "
+                        "node's chain", self.node_id, reply.last_sequence, self.acked_through)
+            self.missed_through = max(self.missed_through, self.acked_through)
+        self.acked_through = max(self.acked_through, reply.last_sequence)
         now = time.monotonic()
         for (_, future, queued_at), result in zip(batch.executes, reply.results):
             if not future.done():
@@ -232,6 +262,7 @@ class ExecutionLink:
                 future.set_result(reply.block_height)
 
     def _stream_broke(self) -> None:
+        self._stream += 1
         reason = ExecutionUnavailable(f"execution node {self.node_id} at {self.address}: {self.last_error}")
         resend: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]] = []
         for batch_id in sorted(self._in_flight):
@@ -254,6 +285,7 @@ class ExecutionLink:
             self._drop_backlog()
 
     async def close(self) -> None:
+        self._stream += 1
         if self._task is not None:
             self._task.cancel()
         if self._channel is not None:
