@@ -209,8 +209,9 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         behind = [n for n in agreeing if acks[n].cancelled()]
         if behind:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
-                           f"commit {commit.sequence} not in the chains of {', '.join(behind)}: more than "
-                           f"{self.policy.commit_backlog_limit} commits behind, it will read them from another node")
+                           f"commit {commit.sequence} not yet in the chain of {', '.join(behind)}, which fell more than "
+                           f"{self.policy.commit_backlog_limit} commits behind and will read it from another execution "
+                           f"node's chain")
         if not in_time:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR,
                            f"commit {commit.sequence} not in the chains of {', '.join(agreeing)} within "

@@ -185,11 +185,14 @@ class ExecutionLink:
                       self.node_id, self.node_sequence + 1, self.missed_through)
             self.missed_through = 0
             return None
-        commits = await self._read_missed()
-        if not commits:
-            await asyncio.sleep(RECONNECT_DELAY_S)  # no other node has them yet: try again
+        if self._missed_reader is None:
+            self._missed_reader = self._catch_up(self.node_id, self.node_sequence, self.missed_through)
+        try:
+            return await anext(self._missed_reader)
+        except StopAsyncIteration:
+            self._missed_reader = None
+            await asyncio.sleep(RECONNECT_DELAY_S)  # no other node had them all: try again
             return None
-        return commits
 
     def _send(self, executes: list[tuple[ledger_pb2.Transaction, asyncio.Future[ExecutionOutcome], float]],
               commits: list[tuple[ledger_pb2.Commit, asyncio.Future[int]]]) -> ledger_pb2.ExecuteBatch:
@@ -200,18 +203,6 @@ class ExecutionLink:
         if self._trust_report is not None:
             message.trust.CopyFrom(self._trust_report())
         return message
-
-    async def _read_missed(self) -> list[ledger_pb2.Commit]:
-        """The next commits the node missed, from another node's chain; empty when none has them."""
-        assert self.node_sequence is not None
-        if self._missed_reader is None:
-            assert self._catch_up is not None
-            self._missed_reader = self._catch_up(self.node_id, self.node_sequence, self.missed_through)
-        try:
-            return await anext(self._missed_reader)
-        except StopAsyncIteration:
-            self._missed_reader = None
-            return []
 
     async def _close_missed_reader(self) -> None:
         if self._missed_reader is not None:

@@ -9,8 +9,8 @@
 
 A node is eligible when it reported state recently, its stream is up, it is not catching up on
 commits it missed, its trust is at least the class's minimum and (for private) it is
-private-capable. When no node is eligible the selection
-says why, and the control node drops the transaction with that reason.
+private-capable. When no node is eligible the selection says why, and the control node drops
+the transaction with that reason.
 """
 from __future__ import annotations
 
