@@ -17,6 +17,7 @@ from vdlt.ledger import canonical_json, replay_state, verify_chain
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
 FAST = 0b111_00000
+BEST_EFFORT = 0b001_00000
 
 
 def endpoints(inventory: Path) -> dict[str, str]:
@@ -34,6 +35,27 @@ def put(stub: ledger_pb2_grpc.ControlStub, i: int, cos: int = FAST) -> ledger_pb
     return stub.Submit(ledger_pb2.Transaction(id=f"tx-{i}", cos=cos, source="operator", contract="kv",
                                               operation="put", arguments_json=json.dumps({"key": f"k{i}", "value": i})),
                        timeout=20)
+
+
+def confirm_all(stub: ledger_pb2_grpc.ControlStub, indices: range) -> None:
+    for i in indices:
+        receipt = put(stub, i, cos=BEST_EFFORT)
+        assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
+
+
+def kill_agent(node_dir: Path) -> None:
+    os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+
+
+def settled_states(inventory: Path, names: tuple[str, ...], keys: int) -> dict[str, dict]:
+    """The nodes' replayed states once all are equal and hold ``keys`` keys, or after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        states = {n: replay_state(inventory / "nodes" / n / "ledger") for n in names}
+        first = states[names[0]]
+        if (all(state == first for state in states.values()) and len(first) >= keys) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.2)
 
 
 def trust_of(endpoint: str) -> node_agent_pb2.TrustState:
@@ -90,25 +112,17 @@ def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory:
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
-        for i in range(30):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        confirm_all(stub, range(30))
         height_before = verify_chain(node_dir / "ledger").blocks
-        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        kill_agent(node_dir)
         # Best effort goes on with the other two nodes while exec-0 is down.
         for i in range(30, 60):
-            receipt = put(stub, i, cos=0b001_00000)
+            receipt = put(stub, i, cos=BEST_EFFORT)
             assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
             assert "exec-0" not in receipt.execution_nodes or i < 33
         assert harness("up", "-i", str(local_inventory)).returncode == 0  # the real path restarts it
-        for i in range(60, 70):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-    deadline = time.monotonic() + 10
-    states = {}
-    while time.monotonic() < deadline:
-        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1", "exec-2")}
-        if states["exec-0"] == states["exec-1"] == states["exec-2"] and len(states["exec-0"]) >= 70:
-            break
-        time.sleep(0.2)
+        confirm_all(stub, range(60, 70))
+    states = settled_states(local_inventory, ("exec-0", "exec-1", "exec-2"), 70)
     assert states["exec-0"] == states["exec-1"] == states["exec-2"], "exec-0 did not catch up"
     assert states["exec-0"]["kv/k/k45"] == 45  # written while exec-0 was down
     report = verify_chain(node_dir / "ledger")
@@ -142,22 +156,13 @@ def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(lo
     control_log = local_inventory / "nodes" / "control-0" / "agent.log"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
-        for i in range(20):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
-        for i in range(20, 80):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
+        confirm_all(stub, range(20))
+        kill_agent(node_dir)
+        confirm_all(stub, range(20, 80))
         assert "execution node exec-0 is 11 commits behind (backlog limit 10" in control_log.read_text()
         assert harness("up", "-i", str(local_inventory)).returncode == 0
-        for i in range(80, 90):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-    deadline = time.monotonic() + 10
-    states = {}
-    while time.monotonic() < deadline:
-        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1", "exec-2")}
-        if states["exec-0"] == states["exec-1"] == states["exec-2"] and len(states["exec-0"]) >= 90:
-            break
-        time.sleep(0.2)
+        confirm_all(stub, range(80, 90))
+    states = settled_states(local_inventory, ("exec-0", "exec-1", "exec-2"), 90)
     assert states["exec-0"] == states["exec-1"] == states["exec-2"], "exec-0 did not catch up"
     assert verify_chain(node_dir / "ledger").ok
     text = control_log.read_text()
@@ -174,16 +179,13 @@ def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
-        for i in range(5):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        confirm_all(stub, range(5))
+        kill_agent(node_dir)
         time.sleep(1)
         assert harness("up", "-i", str(local_inventory)).returncode == 0
-        assert put(stub, 5, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-    deadline = time.monotonic() + 5
-    while "kv/k/k5" not in replay_state(node_dir / "ledger") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert replay_state(node_dir / "ledger") == replay_state(local_inventory / "nodes" / "exec-1" / "ledger")
+        confirm_all(stub, range(5, 6))
+    states = settled_states(local_inventory, ("exec-0", "exec-1"), 6)
+    assert states["exec-0"] == states["exec-1"]
 
 
 def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inventory: Path) -> None:
@@ -194,23 +196,15 @@ def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inven
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
-        for i in range(40):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-        os.kill(int((node_dir / "agent.pid").read_text()), signal.SIGKILL)
+        confirm_all(stub, range(40))
+        kill_agent(node_dir)
         chain = node_dir / "ledger" / "blocks.jsonl"
         blocks = chain.read_text().splitlines(keepends=True)
         assert len(blocks) > 10
         chain.write_text("".join(blocks[:-10]))
         assert harness("up", "-i", str(local_inventory)).returncode == 0
-        for i in range(40, 50):
-            assert put(stub, i, cos=0b001_00000).status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-    deadline = time.monotonic() + 10
-    states = {}
-    while time.monotonic() < deadline:
-        states = {n: replay_state(local_inventory / "nodes" / n / "ledger") for n in ("exec-0", "exec-1")}
-        if states["exec-0"] == states["exec-1"] and len(states["exec-0"]) >= 50:
-            break
-        time.sleep(0.2)
+        confirm_all(stub, range(40, 50))
+    states = settled_states(local_inventory, ("exec-0", "exec-1"), 50)
     assert states["exec-0"] == states["exec-1"], "exec-0 did not get back what its chain lost"
     assert verify_chain(node_dir / "ledger").ok
     assert re.search(r"execution node exec-0's chain ends at commit \d+, before commit \d+ it had in its chain",
