@@ -32,6 +32,28 @@ def test_restart_resumes_chain_and_state(tmp_path: Path) -> None:
     assert verify_chain(tmp_path).ok
 
 
+def test_commits_are_read_back_by_sequence_before_and_after_a_restart(tmp_path: Path) -> None:
+    # What a node that missed commits is sent: blocks of 1 to 4 transactions, sequences 1..60.
+    log = BlockLog(tmp_path)
+    sequence = 0
+    for size in [1, 2, 3, 4] * 6:
+        log.append([tx(sequence + k, {f"k/{sequence + k}": sequence + k}) for k in range(size)])
+        sequence += size
+
+    def read(chain: BlockLog, after: int, through: int) -> list[int]:
+        return [t.sequence for t in chain.committed_between(after, through)]
+
+    for after, through in [(0, 60), (0, 1), (1, 2), (5, 17), (29, 30), (59, 60), (60, 60), (7, 7)]:
+        assert read(log, after, through) == list(range(after + 1, through + 1)), (after, through)
+    log.close()
+    with open(tmp_path / "blocks.jsonl", "a") as handle:
+        handle.write('{"height": 25, "prev')  # a torn write, dropped on resume
+    reopened = BlockLog(tmp_path)
+    assert read(reopened, 33, 41) == list(range(34, 42))
+    reopened.append([tx(60, {"k/60": 60}), tx(61, {"k/61": 61})])
+    assert read(reopened, 58, 62) == [59, 60, 61, 62]
+
+
 def test_a_chain_of_another_format_stops_the_agent_with_the_file_and_line(tmp_path: Path) -> None:
     """A ledger from an older version (its transactions lack a field) is named, not a traceback."""
     config = node_config(tmp_path, "exec-old", "execution", free_port())

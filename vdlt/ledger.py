@@ -8,10 +8,12 @@ where it stopped. Every key's version is the sequence number of the commit that 
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -112,6 +114,11 @@ class BlockLog:
         # "<contract>/<key>" -> value, and -> sequence of the commit that wrote it
         self.values: dict[str, Any] = {}
         self.versions: dict[str, int] = {}
+        # Per block: the last commit sequence in it and where it starts in the file, so the
+        # commits after a sequence are read from there, not from the start of a long chain.
+        self._block_last_sequence = array("q")
+        self._block_offset = array("q")
+        self._size = 0
         self._resume()
         self._file = open(self.path, "a", encoding="utf-8")
 
@@ -134,10 +141,16 @@ class BlockLog:
                 if problem:
                     raise LedgerError(f"{self.path}: block {block.height}: {problem}")
                 self._apply(block)
+                self._index(good_bytes)
                 good_bytes += len(raw)
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "r+b") as handle:
                 handle.truncate(good_bytes)
+        self._size = good_bytes
+
+    def _index(self, offset: int) -> None:
+        self._block_last_sequence.append(self.last_sequence)
+        self._block_offset.append(offset)
 
     def _apply(self, block: Block) -> None:
         self._apply_writes(block.transactions)
@@ -164,7 +177,8 @@ class BlockLog:
             transactions=transactions,
         )
         block.hash = block.header_hash()
-        self._file.write(block.to_json() + "\n")
+        line = block.to_json() + "\n"
+        self._file.write(line)
         self._file.flush()
         if self.fsync == "always":
             os.fsync(self._file.fileno())
@@ -172,11 +186,17 @@ class BlockLog:
         self.height = block.height
         self.head_hash = block.hash
         self.state_digest = state_digest
+        self._index(self._size)
+        self._size += len(line.encode())
         return block
 
     def committed_between(self, after_sequence: int, through_sequence: int) -> Iterator[BlockTransaction]:
-        """The committed transactions with after < sequence <= through, read back from disk."""
-        for block in iter_blocks(self.path):
+        """The committed transactions with after < sequence <= through, read back from disk
+        from the first block that holds any of them."""
+        first = bisect.bisect_right(self._block_last_sequence, after_sequence)
+        if first == len(self._block_offset):
+            return
+        for block in iter_blocks(self.path, self._block_offset[first]):
             for tx in block.transactions:
                 if tx.sequence > through_sequence:
                     return
@@ -199,11 +219,13 @@ def _check_block(block: Block, expected_height: int, expected_previous: str) -> 
     return ""
 
 
-def iter_blocks(path: Path) -> Iterator[Block]:
-    with open(path, encoding="utf-8") as handle:
+def iter_blocks(path: Path, offset: int = 0) -> Iterator[Block]:
+    """The complete blocks of a log, from the block that starts at byte ``offset``."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
         for line in handle:
-            if line.endswith("\n"):
-                yield Block.from_json(line)
+            if line.endswith(b"\n"):
+                yield Block.from_json(line.decode())
 
 
 def verify_chain(path: Path) -> VerifyReport:
