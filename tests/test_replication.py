@@ -26,6 +26,22 @@ def endpoints(inventory: Path) -> dict[str, str]:
             for name, v in hosts[group]["hosts"].items()}
 
 
+def use_policy(inventory: Path, tmp_path: Path, policy: dict) -> None:
+    """The control node runs with this policy (laid over the shipped default)."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    (inventory / "group_vars").mkdir()
+    (inventory / "group_vars" / "control.yml").write_text(yaml.safe_dump({"vdlt_policy_file": str(path)}))
+
+
+def up_and_selecting(inventory: Path) -> dict[str, str]:
+    """Brings the testbed up; its nodes' endpoints, once the control node can choose executors."""
+    assert harness("up", "-i", str(inventory)).returncode == 0
+    nodes = endpoints(inventory)
+    wait_for_selection(nodes["control-0"])
+    return nodes
+
+
 def make_faulty(inventory: Path, node: str, **fault: float) -> None:
     (inventory / "host_vars").mkdir(exist_ok=True)
     (inventory / "host_vars" / f"{node}.yml").write_text(yaml.safe_dump({"vdlt_fault": fault}))
@@ -69,15 +85,10 @@ def evidence(trust: node_agent_pb2.TrustState) -> int:
 
 def test_faulty_node_loses_trust_and_stops_being_chosen(local_inventory: Path, tmp_path: Path) -> None:
     # Three replicas, so the faulty node takes part until its trust says otherwise.
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"classes": {"fast-confirmation": {
-        "weight": 40, "replicas": 3, "quorum": "majority", "min_trust": 0.5}}}))
-    (local_inventory / "group_vars").mkdir()
-    (local_inventory / "group_vars" / "control.yml").write_text(yaml.safe_dump({"vdlt_policy_file": str(policy)}))
+    use_policy(local_inventory, tmp_path, {"classes": {"fast-confirmation": {
+        "weight": 40, "replicas": 3, "quorum": "majority", "min_trust": 0.5}}})
     make_faulty(local_inventory, "exec-1", wrong_result_rate=0.5)
-    assert harness("up", "-i", str(local_inventory)).returncode == 0
-    nodes = endpoints(local_inventory)
-    wait_for_selection(nodes["control-0"])
+    nodes = up_and_selecting(local_inventory)
     receipts = []
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
@@ -106,9 +117,7 @@ def test_faulty_node_loses_trust_and_stops_being_chosen(local_inventory: Path, t
 
 
 def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory: Path, tmp_path: Path) -> None:
-    assert harness("up", "-i", str(local_inventory)).returncode == 0
-    nodes = endpoints(local_inventory)
-    wait_for_selection(nodes["control-0"])
+    nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
@@ -145,13 +154,8 @@ def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory:
 def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(local_inventory: Path,
                                                                               tmp_path: Path) -> None:
     # The control node keeps 10 commits for a node that is away; exec-0 misses 60.
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"commit_backlog_limit": 10}))
-    (local_inventory / "group_vars").mkdir()
-    (local_inventory / "group_vars" / "control.yml").write_text(yaml.safe_dump({"vdlt_policy_file": str(policy)}))
-    assert harness("up", "-i", str(local_inventory)).returncode == 0
-    nodes = endpoints(local_inventory)
-    wait_for_selection(nodes["control-0"])
+    use_policy(local_inventory, tmp_path, {"commit_backlog_limit": 10})
+    nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
     control_log = local_inventory / "nodes" / "control-0" / "agent.log"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
@@ -173,9 +177,7 @@ def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(lo
 def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory: Path) -> None:
     # Nothing is committed while exec-0 is down: the broken stream's request iterator is still
     # waiting for work when the next commit comes, and must not take it.
-    assert harness("up", "-i", str(local_inventory)).returncode == 0
-    nodes = endpoints(local_inventory)
-    wait_for_selection(nodes["control-0"])
+    nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
@@ -190,9 +192,7 @@ def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory
 
 def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inventory: Path) -> None:
     # As after a crash with vdlt_fsync: never, or a disk restored from an older copy.
-    assert harness("up", "-i", str(local_inventory)).returncode == 0
-    nodes = endpoints(local_inventory)
-    wait_for_selection(nodes["control-0"])
+    nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
     with grpc.insecure_channel(nodes["control-0"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)

@@ -120,7 +120,7 @@ class BlockLog:
         self._block_offset = array("q")
         self._size = 0
         self._resume()
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab")
 
     def _resume(self) -> None:
         if not self.path.exists():
@@ -177,7 +177,7 @@ class BlockLog:
             transactions=transactions,
         )
         block.hash = block.header_hash()
-        line = block.to_json() + "\n"
+        line = (block.to_json() + "\n").encode()
         self._file.write(line)
         self._file.flush()
         if self.fsync == "always":
@@ -187,7 +187,7 @@ class BlockLog:
         self.head_hash = block.hash
         self.state_digest = state_digest
         self._index(self._size)
-        self._size += len(line.encode())
+        self._size += len(line)
         return block
 
     def committed_between(self, after_sequence: int, through_sequence: int) -> Iterator[BlockTransaction]:
