@@ -148,8 +148,10 @@ def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path,
     source = source_digest()
     deps, project = _dependency_wheels(cache, node_platform), _project_wheel(cache, source)
     wheels = sorted([*deps.glob("*.whl"), *project.glob("*.whl")])
+    compiled = _same_python(node_platform)
     digest = hashlib.sha256()
     digest.update(INSTALLER.encode())
+    digest.update(b"bytecode" if compiled else b"sources")
     digest.update(node_platform.encode())
     digest.update("\n".join(wheel.name for wheel in wheels).encode())
     digest.update(source.encode())
@@ -160,7 +162,12 @@ def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path,
         staging = cache / "site"
         shutil.rmtree(staging, ignore_errors=True)
         target = _target_options(node_platform) if node_platform != controller_platform() else []
-        _pip("install", "--no-index", "--no-deps", "--no-compile", *target, "--target", str(staging), *map(str, wheels))
+        # Bytecode compiled here spares every node compiling each module on its first import
+        # (measured: the agent's imports take 0.25 CPU-s then, 0.12 s from bytecode); tar keeps
+        # the sources' times, so the nodes' Python finds it current. Only this interpreter's
+        # version can be compiled for.
+        compile_option = "--compile" if compiled else "--no-compile"
+        _pip("install", "--no-index", "--no-deps", compile_option, *target, "--target", str(staging), *map(str, wheels))
         # Console scripts name the controller's interpreter; nodes run `python -m node_agent`.
         shutil.rmtree(staging / "bin", ignore_errors=True)
         for old in cache.glob(f"{prefix}*"):
@@ -176,6 +183,12 @@ def bundle(cache: Path = CACHE, node_platform: str | None = None) -> tuple[Path,
         partial.replace(path)
         shutil.rmtree(staging)
     return path, name
+
+
+def _same_python(node_platform: str) -> bool:
+    """Whether a node of ``node_platform`` runs the controller's Python version (bytecode does
+    not depend on the machine)."""
+    return node_platform.split()[-1] == controller_platform().split()[-1]
 
 
 def _pip(*args: str) -> None:

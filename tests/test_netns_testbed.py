@@ -59,6 +59,12 @@ def test_up_status_and_facts(testbed: netns.NetnsTestbed) -> None:
     up = harness("up", "-i", inv(testbed))
     assert up.returncode == 0, up.stdout + up.stderr
     assert len(agents(testbed)) == 4
+    # The agents imported the bytecode the controller compiled into the bundle: a node (a
+    # Raspberry Pi, say) compiles nothing on its first start.
+    venv = Path(testbed.hosts[0].directory) / "opt" / "venv"
+    (marker,) = venv.glob(".installed-*")
+    compiled = list(venv.rglob("vdlt/__pycache__/*.pyc"))
+    assert compiled and all(p.stat().st_mtime <= marker.stat().st_mtime for p in compiled)
     status = harness("status", "-i", inv(testbed))
     assert status.returncode == 0 and status.stdout.count("serving") == 4
     facts = harness("facts", "-i", inv(testbed), "--json")
