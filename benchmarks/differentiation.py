@@ -22,12 +22,19 @@ latency figure. It applies only where transactions are due less than 2 ms apart,
 overload round carries it and the unloaded round (one transaction every 7 ms per worker) does
 not. `--send-window-ms 0` measures without it.
 
-    .venv/bin/python benchmarks/differentiation.py [--seconds S] [--send-window-ms MS]
+`--policy FILE` runs both schedulers with that policy (laid over the shipped default, as an
+inventory's `vdlt_policy_file` is) instead of the default; the benchmark sets only `scheduler`.
+
+    .venv/bin/python benchmarks/differentiation.py [--seconds S] [--send-window-ms MS] [--policy FILE]
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from _local import kv_round, local_testbed, run_rounds
 
@@ -35,13 +42,9 @@ MIX = {"fast-confirmation": 1, "best-effort": 1, "scavenger": 1}
 CLASSES = list(MIX)
 
 
-def policy(scheduler: str) -> dict:
-    return {"scheduler": scheduler}
-
-
-def saturation(seconds: float, send_window_ms: float) -> float:
+def saturation(base: dict[str, Any], seconds: float, send_window_ms: float) -> float:
     best = 0.0
-    with local_testbed(policy("cbwfq")) as (inventory, work_dir):
+    with local_testbed({**base, "scheduler": "cbwfq"}) as (inventory, work_dir):
         run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
         # Up in steps until the testbed falls behind, so the grid never caps the figure.
         for rate in range(1000, 8001, 500):
@@ -57,10 +60,10 @@ def saturation(seconds: float, send_window_ms: float) -> float:
     return best
 
 
-def measure(scheduler: str, saturated: float, seconds: float,
+def measure(base: dict[str, Any], scheduler: str, saturated: float, seconds: float,
             send_window_ms: float) -> tuple[dict[str, dict], dict[str, float]]:
     """Per class figures, and the overload's confirmed throughput and generator lag."""
-    with local_testbed(policy(scheduler)) as (inventory, work_dir):
+    with local_testbed({**base, "scheduler": scheduler}) as (inventory, work_dir):
         run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
         unloaded, overload, alone = run_rounds(inventory, work_dir, [
             kv_round("unloaded", 0.1 * saturated, seconds, MIX),
@@ -89,11 +92,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
     parser.add_argument("--send-window-ms", type=float, default=2.0, help="the load workers' sendWindowMs")
+    parser.add_argument("--policy", type=Path, help="a policy file laid over the shipped default")
     args = parser.parse_args()
+    base = yaml.safe_load(args.policy.read_text()) if args.policy else {}
+    print(f"policy: {args.policy or 'the shipped default'}")
     print(f"measuring saturation of the mix (CBWFQ; workers' send window {args.send_window_ms:g} ms):")
-    saturated = saturation(args.seconds, args.send_window_ms)
+    saturated = saturation(base, args.seconds, args.send_window_ms)
     print(f"saturation: {saturated:.0f} confirmed/s; overload = 150 % = {1.5 * saturated:.0f}/s offered\n")
-    measured = {scheduler: measure(scheduler, saturated, args.seconds, args.send_window_ms)
+    measured = {scheduler: measure(base, scheduler, saturated, args.seconds, args.send_window_ms)
                 for scheduler in ("cbwfq", "fifo")}
     results = {scheduler: figures for scheduler, (figures, _) in measured.items()}
     print(f"{'scheduler':<9} {'class':<18} {'p99 unloaded':>13} {'p99 overload':>13} {'ratio':>8} "

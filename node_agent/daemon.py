@@ -2,6 +2,11 @@
 
 The playbooks call `start`, `stop` and `status`; each prints one JSON line that Ansible reads
 (`changed`, `pid`) so a second `start` reports nothing changed.
+
+`start` learns that the agent serves from the agent itself: it passes the agent the write end of
+a pipe (`serve --ready-fd N`, as s6's notification-fd), and the agent writes a line there once
+its server has started. So `start` imports no gRPC and polls nothing: on a Raspberry Pi, gRPC's
+import alone would cost it most of a second per node.
 """
 from __future__ import annotations
 
@@ -10,19 +15,18 @@ import asyncio
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typing import BinaryIO
 
 from node_agent.config import NodeConfig, NodeConfigError, certificate_host, local_target
-from vdlt.tls import channel
 
 START_TIMEOUT_S = 20.0
+READY_LINE = b"serving\n"
 STOP_TIMEOUT_S = 10.0
 
 
@@ -55,6 +59,12 @@ def running_pid(pid_file: Path, config_path: Path) -> int | None:
 
 def is_serving(config: NodeConfig, timeout_s: float = 1.0) -> bool:
     """Whether this node's agent answers health checks, asked from the node itself."""
+    # Imported here, for `status` only (see the module's docstring).
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from vdlt.tls import channel
+
     try:
         with channel(local_target(config), config.tls, certificate_host(config) if config.tls else None) as grpc_channel:
             reply = health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
@@ -69,28 +79,59 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     pid = running_pid(pid_file, config_path)
     if pid is not None:
         return {"changed": False, "pid": pid, "node_id": config.node_id}
-    with open(log_file, "ab") as log:
-        started_at = log.tell()  # the log is kept across starts: report only this start's lines
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node_agent", "serve", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd=config.data_dir,
-        )
+    ready_read, ready_write = os.pipe()
+    try:
+        with open(log_file, "ab") as log:
+            started_at = log.tell()  # the log is kept across starts: report only this start's lines
+            process = subprocess.Popen(
+                [sys.executable, "-m", "node_agent", "serve", "--config", str(config_path),
+                 "--ready-fd", str(ready_write)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(ready_write,),
+                start_new_session=True, close_fds=True, cwd=config.data_dir,
+            )
+    finally:
+        os.close(ready_write)  # the agent holds the only write end: its exit ends the pipe
     pid_file.write_text(f"{process.pid}\n")
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pid_file.unlink(missing_ok=True)
-            with open(log_file, "rb") as log:
-                log.seek(started_at)
-                tail = log.read().decode(errors="replace").splitlines()[-15:]
-            raise RuntimeError(f"agent {config.node_id} exited with {process.returncode}:\n" + "\n".join(tail))
-        if is_serving(config):
-            return {"changed": True, "pid": process.pid, "node_id": config.node_id}
-        time.sleep(0.1)
-    _terminate(process.pid)
+    with os.fdopen(ready_read, "rb", buffering=0) as ready:
+        said = _wait_for_line(ready, START_TIMEOUT_S)
+    if said == READY_LINE:
+        return {"changed": True, "pid": process.pid, "node_id": config.node_id}
     pid_file.unlink(missing_ok=True)
-    raise RuntimeError(f"agent {config.node_id} did not serve on {config.listen} within {START_TIMEOUT_S:g} s")
+    if said is None:
+        _terminate(process.pid)
+        raise RuntimeError(f"agent {config.node_id} did not serve on {config.listen} within {START_TIMEOUT_S:g} s")
+    # The pipe ended without the line: the agent exited (or closed it, and is stopped here).
+    try:
+        returncode = process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _terminate(process.pid)
+        returncode = process.wait()
+    with open(log_file, "rb") as log:
+        log.seek(started_at)
+        tail = log.read().decode(errors="replace").splitlines()[-15:]
+    raise RuntimeError(f"agent {config.node_id} exited with {returncode}:\n" + "\n".join(tail))
+
+
+def _wait_for_line(pipe: BinaryIO, timeout_s: float) -> bytes | None:
+    """What the agent wrote into the readiness pipe (b"" when it closed it without a line), or
+    None when it said nothing within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    received = b""
+    while not received.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
+            return None
+        chunk = pipe.read(64)
+        if not chunk:
+            return b""
+        received += chunk
+    return received
+
+
+def notify_ready(fd: int) -> None:
+    """The agent's side: tells `start` it serves, and closes the pipe."""
+    os.write(fd, READY_LINE)
+    os.close(fd)
 
 
 def stop(config_path: Path, config: NodeConfig) -> dict:
@@ -142,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m node_agent")
     parser.add_argument("command", choices=["serve", "start", "stop", "status"])
     parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--ready-fd", type=int, help="serve: the pipe to write a line to once serving")
     args = parser.parse_args(argv)
     try:
         config = NodeConfig.load(args.config)
@@ -152,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         from node_agent.server import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        asyncio.run(serve(config))
+        on_serving = (lambda: notify_ready(args.ready_fd)) if args.ready_fd is not None else None
+        asyncio.run(serve(config, on_serving))
         return 0
     try:
         config_path = args.config.resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,7 +33,8 @@ def _async(function):  # type: ignore[no-untyped-def]
     return call
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None) -> None:
+    """Serves until SIGTERM or SIGINT; calls ``on_serving`` once it answers health checks."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     server = grpc.aio.server()
     sampler = StateSampler(config.node_id, config.role, config.hardware_profile, config.data_dir,
@@ -75,6 +77,8 @@ async def serve(config: NodeConfig) -> None:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s (%s) serving on %s%s", config.node_id, config.role, config.listen,
              " with mutual TLS" if config.tls else "")
+    if on_serving is not None:
+        on_serving()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -55,10 +57,23 @@ def test_watch_state_timestamps_advance(tmp_path: Path) -> None:
 
 
 def test_second_start_changes_nothing_and_stop_leaves_no_process(tmp_path: Path) -> None:
-    config = node_config(tmp_path, "exec-8", "execution", free_port())
+    port = free_port()
+    config = node_config(tmp_path, "exec-8", "execution", port)
     first = agent("start", config)
+    # `start` returns once the agent serves (the agent says so through a pipe): no waiting here.
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
     second = agent("start", config)
     assert '"changed": true' in first.stdout
     assert '"changed": false' in second.stdout
     agent("stop", config)
     assert not processes_mentioning(str(tmp_path))
+
+
+def test_start_reads_its_configuration_without_loading_grpc() -> None:
+    """`start` runs once per node and `up`: gRPC's import would cost it most of a second of CPU
+    on a Raspberry Pi, and it needs none to learn that the agent serves."""
+    code = "import sys, node_agent.daemon, node_agent.config; print(sorted(m for m in sys.modules if 'grpc' in m))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

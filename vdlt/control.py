@@ -28,11 +28,12 @@ import grpc
 from vdlt.classify import Classification, classify
 from vdlt.cos import ServiceClass
 from vdlt.execution_link import ExecutionLink, ExecutionOutcome
+from vdlt.peers import ExecutionPeer
 from vdlt.policy import ClassPolicy, Policy
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 from vdlt.scheduler import AsyncScheduler, QueueFull
 from vdlt.selection import Selector
-from vdlt.state_watch import ExecutionPeer, StateWatcher
+from vdlt.state_watch import StateWatcher
 from vdlt.tls import TlsFiles
 from vdlt.trust import TrustBook
 

@@ -9,19 +9,11 @@ from dataclasses import dataclass
 import grpc
 
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from vdlt.peers import ExecutionPeer
 from vdlt.tls import TlsFiles, aio_channel
 
 log = logging.getLogger(__name__)
 RETRY_DELAY_S = 0.5
-
-
-@dataclass(frozen=True)
-class ExecutionPeer:
-    node_id: str
-    address: str
-    hardware_profile: str = "unknown"
-    cost_per_hour: float = 0.0
-    private_capable: bool = False
 
 
 @dataclass

@@ -7,30 +7,21 @@ can call a node. Without TLS files, channels and ports are plaintext, as before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import grpc
 
+from vdlt.tls_files import TlsFiles
 
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files: the CA that signs every party, this party's certificate and its private key."""
+__all__ = ["TlsFiles", "add_port", "aio_channel", "channel"]
 
-    ca: Path
-    cert: Path
-    key: Path
 
-    def _read(self) -> tuple[bytes, bytes, bytes]:
-        return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
+def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    ca, cert, key = tls.read()
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
-    def server_credentials(self) -> grpc.ServerCredentials:
-        ca, cert, key = self._read()
-        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
-    def channel_credentials(self) -> grpc.ChannelCredentials:
-        ca, cert, key = self._read()
-        return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+def _channel_credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
+    ca, cert, key = tls.read()
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
 def channel(address: str, tls: TlsFiles | None, server_name: str | None = None) -> grpc.Channel:
@@ -40,17 +31,17 @@ def channel(address: str, tls: TlsFiles | None, server_name: str | None = None) 
     if tls is None:
         return grpc.insecure_channel(address)
     options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
-    return grpc.secure_channel(address, tls.channel_credentials(), options=options)
+    return grpc.secure_channel(address, _channel_credentials(tls), options=options)
 
 
 def aio_channel(address: str, tls: TlsFiles | None) -> grpc.aio.Channel:
     if tls is None:
         return grpc.aio.insecure_channel(address)
-    return grpc.aio.secure_channel(address, tls.channel_credentials())
+    return grpc.aio.secure_channel(address, _channel_credentials(tls))
 
 
 def add_port(server: grpc.Server | grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
     """Binds ``address``; returns the port, 0 when it could not be bound."""
     if tls is None:
         return server.add_insecure_port(address)
-    return server.add_secure_port(address, tls.server_credentials())
+    return server.add_secure_port(address, _server_credentials(tls))
