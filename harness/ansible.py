@@ -132,6 +132,9 @@ def run_playbook(
             forks=max(len(inventory.nodes), 1),
             event_handler=handle,
             suppress_env_files=True,
+            # Facts live as long as the run (its private directory goes with it): ansible-runner's
+            # default, a JSON file per host, is read from disk for every host at every task.
+            fact_cache_type="memory",
             quiet=True,
         )
         for host, result in results.items():
