@@ -130,8 +130,12 @@ def _wait_for_line(pipe: BinaryIO, timeout_s: float) -> bytes | None:
 
 def notify_ready(fd: int) -> None:
     """The agent's side: tells `start` it serves, and closes the pipe."""
-    os.write(fd, READY_LINE)
-    os.close(fd)
+    try:
+        os.write(fd, READY_LINE)
+    except BrokenPipeError:
+        pass  # `start` was interrupted (a dropped connection, ^C): the agent serves all the same
+    finally:
+        os.close(fd)
 
 
 def stop(config_path: Path, config: NodeConfig) -> dict:

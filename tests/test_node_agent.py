@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
-from tests.conftest import agent, free_port, node_config, processes_mentioning
+from tests.conftest import agent, free_port, health, node_config, processes_mentioning
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def test_state_matches_this_machine(tmp_path: Path) -> None:
@@ -77,3 +80,25 @@ def test_start_reads_its_configuration_without_loading_grpc() -> None:
     code = "import sys, node_agent.daemon, node_agent.config; print(sorted(m for m in sys.modules if 'grpc' in m))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_an_agent_whose_start_was_interrupted_serves_all_the_same(tmp_path: Path) -> None:
+    """`start` gone before the agent could tell it (a dropped connection, ^C): the agent serves."""
+    port = free_port()
+    config = node_config(tmp_path, "exec-9", "execution", port)
+    ready_read, ready_write = os.pipe()
+    os.close(ready_read)  # nobody will read the agent's line
+    process = subprocess.Popen([sys.executable, "-m", "node_agent", "serve", "--config", str(config),
+                                "--ready-fd", str(ready_write)], pass_fds=(ready_write,),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(ready_write)
+    try:
+        deadline = time.monotonic() + 20
+        while health(f"127.0.0.1:{port}") != SERVING and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # past the agent's line to the closed pipe
+        assert process.poll() is None, "the agent exited"
+        assert health(f"127.0.0.1:{port}") == SERVING
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
