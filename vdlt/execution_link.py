@@ -58,8 +58,8 @@ class _Batch:
 
 class ExecutionLink:
     def __init__(self, node_id: str, address: str, trust_report: Callable[[], ledger_pb2.TrustReport] | None = None,
-                 max_batch: int = 256, window: int = 1, tls: TlsFiles | None = None,
-                 backlog_limit: int = 20_000, catch_up: CatchUp | None = None) -> None:
+                 max_batch: int = 256, window: int = 1, tls: TlsFiles | None = None, *,
+                 backlog_limit: int, catch_up: CatchUp | None = None) -> None:
         self.node_id = node_id
         self.address = address
         self.tls = tls

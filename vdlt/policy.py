@@ -61,7 +61,7 @@ class Policy:
     management_sources: frozenset[str]
     stale_after_intervals: float
     trust_half_life_s: float
-    commit_backlog_limit: int = 20_000
+    commit_backlog_limit: int
     source: str = field(default="", compare=False)
 
 
