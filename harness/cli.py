@@ -75,6 +75,17 @@ max_fail_option = click.option("--max-fail", type=int, default=None, metavar="N"
                                help="Stop with an error when more than N hosts fail (default: go on degraded).")
 
 
+def _wait_for_selection(inventory: Inventory) -> list[testbed.NodeHealth]:
+    with console.status("waiting for the control nodes to hear from their execution nodes"):
+        return testbed.wait_for_selection(inventory)
+
+
+def _warn_unselectable(health: list[testbed.NodeHealth]) -> None:
+    for node_health in health:
+        for why in testbed.unselectable(node_health):
+            _warn(f"{node_health.node.name} cannot choose execution node {why}")
+
+
 def _act(action: str, inventory: Inventory, limit: str | None = None, max_fail: int | None = None,
          extravars: dict[str, Any] | None = None) -> PlaybookResult:
     roles = {n.name: n.role for n in inventory.nodes}
@@ -131,7 +142,9 @@ def up(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
     """Provision, deploy and start the node agents of an inventory."""
     inventory = load_inventory(inventory_path)
     _act("up", inventory, limit, max_fail)
-    console.print(status_table(testbed.check_all(inventory, with_state=True)))
+    health = _wait_for_selection(inventory)
+    console.print(status_table(health))
+    _warn_unselectable(health)
 
 
 @main.command()
@@ -216,6 +229,7 @@ def status(inventory_path: Path) -> None:
     inventory = load_inventory(inventory_path)
     health = testbed.check_all(inventory, with_state=True)
     console.print(status_table(health))
+    _warn_unselectable(health)
     not_serving = [h.node.name for h in health if not h.serving]
     if not_serving:
         for name, reason in testbed.diagnose(inventory, not_serving).items():
@@ -267,6 +281,8 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
         _act("up", inventory)
         started_here = True
     try:
+        # Transactions sent before a control node hears from its execution nodes would be dropped.
+        _warn_unselectable(_wait_for_selection(inventory))
         with console.status("gathering hardware facts"):
             hardware = gather_hardware(inventory, quiet=True)
         summary = _run_benchmark(benchmark, inventory, results_dir, [n.endpoint for n in inventory.by_role("control")],

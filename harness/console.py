@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.ansible import PlaybookResult
 from harness.testbed import NodeHealth
+from node_agent.proto.node_agent_pb2 import NodeState
 
 # Piped output (CI logs, files) gets room for a full table instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -89,11 +90,11 @@ def playbook_table(result: PlaybookResult, roles: dict[str, str]) -> Table:
 def status_table(health: list[NodeHealth]) -> Table:
     table = Table(title="testbed", title_justify="left")
     for column in ("node", "role", "profile", "endpoint", "health", "cpu", "cpu %", "load 1m", "mem %",
-                   "data free", "trust", "uptime"):
+                   "data free", "trust", "uptime", "selects"):
         table.add_column(column)
     for h in health:
         state = h.state
-        cells = ["-"] * 7
+        cells = ["-"] * 8
         if state is not None:
             data = next((m for m in state.storage.mounts if m.mountpoint == state.storage.data_mount), None)
             cells = [
@@ -104,10 +105,21 @@ def status_table(health: list[NodeHealth]) -> Table:
                 f"{data.free_bytes / 2**30:.1f} GiB" if data else "-",
                 f"{state.trust.score:.2f}",
                 f"{state.trust.uptime_seconds:.0f} s",
+                _selects(state),
             ]
         health_text = "[green]serving[/green]" if h.serving else f"[red]{h.detail or 'down'}[/red]"
         table.add_row(h.node.name, h.node.role, h.node.hardware_profile, h.node.endpoint, health_text, *cells)
     return table
+
+
+def _selects(state: NodeState) -> str:
+    """A control node's execution nodes it can choose now, of all it has."""
+    views = state.execution_nodes
+    if not views:
+        return "-"
+    selectable = sum(1 for view in views if view.selectable)
+    style = "green" if selectable == len(views) else "yellow"
+    return f"[{style}]{selectable}/{len(views)}[/{style}]"
 
 
 def progress_table(label: str, per_class: dict[str, tuple[int, int, int]], elapsed_s: float) -> Table:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,32 @@ def diagnose(inventory: Inventory, names: list[str]) -> dict[str, str]:
 
 def is_up(inventory: Inventory) -> bool:
     return all(h.serving for h in check_all(inventory))
+
+
+# How long `up` and `run` wait for control nodes to hear from their execution nodes: a state
+# report arrives within a sample interval of a node starting.
+SELECTION_WAIT_S = 10.0
+
+
+def unselectable(health: NodeHealth) -> list[str]:
+    """The execution nodes this control node cannot choose now, each with why."""
+    if health.state is None:
+        return []
+    return [f"{view.node_id}: {view.reason}" for view in health.state.execution_nodes if not view.selectable]
+
+
+def wait_for_selection(inventory: Inventory, timeout_s: float = SELECTION_WAIT_S) -> list[NodeHealth]:
+    """Every node's health and state, once each serving control node can choose every serving
+    execution node (or after ``timeout_s``). Asking adds no trust evidence: no transaction is sent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health = check_all(inventory, with_state=True)
+        serving = {h.node.name for h in health if h.serving}
+        waiting = [view for h in health if h.state is not None for view in h.state.execution_nodes
+                   if not view.selectable and view.node_id in serving]
+        if not waiting or time.monotonic() >= deadline:
+            return health
+        time.sleep(0.2)
 
 
 ACTIONS = {

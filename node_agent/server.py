@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from node_agent.config import NodeConfig
 from node_agent.proto import node_agent_pb2_grpc
-from node_agent.service import NodeAgentService
+from node_agent.service import ExecutionViews, NodeAgentService
 from node_agent.state import StateSampler
 from node_agent.proto import node_agent_pb2
 from vdlt.control import ControlService
@@ -39,15 +39,15 @@ async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None
     server = grpc.aio.server()
     sampler = StateSampler(config.node_id, config.role, config.hardware_profile, config.data_dir,
                            config.sample_interval_s)
-    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler), server)
-
     closers = []
+    execution_views: ExecutionViews | None = None
     if config.role == "control":
         control = ControlService(list(config.execution_nodes), load_policy(config.policy_file), config.data_dir,
                                  config.sample_interval_s, config.execution_timeout_s, config.tls)
         control.start()
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
         closers.append(control.close)
+        execution_views = control.execution_views
     elif config.role == "execution":
         try:
             block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
@@ -68,6 +68,7 @@ async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None
             ExecutionService(config.node_id, block_log, fault, on_trust), server)
         closers.append(_async(block_log.close))
 
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler, execution_views), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if add_port(server, config.listen, config.tls) == 0:

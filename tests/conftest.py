@@ -60,24 +60,31 @@ def health(endpoint: str, tls_files: object = None) -> object:
         return error.code()  # type: ignore[attr-defined]
 
 
-def wait_for_selection(control: str, timeout_s: float = 10.0) -> None:
-    """Until the control node has heard from its execution nodes, it has nobody to choose."""
-    import time
-
+def execution_views(control: str) -> list:
+    """The control node's own report of each execution node: can it choose it now, and why not."""
     import grpc
 
-    from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+    from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+
+    with grpc.insecure_channel(control) as channel:
+        return list(node_agent_pb2_grpc.NodeAgentStub(channel).GetState(node_agent_pb2.GetStateRequest(),
+                                                                          timeout=5).execution_nodes)
+
+
+def wait_for_selection(control: str, timeout_s: float = 10.0) -> None:
+    """Until the control node can choose each of its execution nodes (it has heard from them all).
+    Asking its state report sends no transaction, so it adds no trust evidence."""
+    import time
 
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(control) as channel:
-        stub = ledger_pb2_grpc.ControlStub(channel)
-        while time.monotonic() < deadline:
-            receipt = stub.Submit(ledger_pb2.Transaction(id="probe", cos=0x20, source="fixture", contract="kv",
-                                                         operation="get", arguments_json='{"key": "probe"}'), timeout=5)
-            if receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED:
-                return
-            time.sleep(0.1)
-    raise TimeoutError(f"control node {control} chose no execution node within {timeout_s} s")
+    while True:
+        views = execution_views(control)
+        if views and all(view.selectable for view in views):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"control node {control} cannot choose all its execution nodes within "
+                               f"{timeout_s} s: {[(v.node_id, v.reason) for v in views]}")
+        time.sleep(0.1)
 
 
 @pytest.fixture

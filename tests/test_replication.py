@@ -12,7 +12,7 @@ import grpc
 import yaml
 
 from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
-from tests.conftest import agent, free_port, harness, node_config, wait_for_selection
+from tests.conftest import agent, execution_views, free_port, harness, node_config, wait_for_selection
 from vdlt.ledger import canonical_json, replay_state, verify_chain
 from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
@@ -35,10 +35,14 @@ def use_policy(inventory: Path, tmp_path: Path, policy: dict) -> None:
 
 
 def up_and_selecting(inventory: Path) -> dict[str, str]:
-    """Brings the testbed up; its nodes' endpoints, once the control node can choose executors."""
-    assert harness("up", "-i", str(inventory)).returncode == 0
+    """Brings the testbed up; its nodes' endpoints. `up` returns once the control node can choose
+    every execution node: a test's first transaction has all three to go to."""
+    up = harness("up", "-i", str(inventory))
+    assert up.returncode == 0
+    assert "selects" in up.stdout and "3/3" in up.stdout, up.stdout
     nodes = endpoints(inventory)
-    wait_for_selection(nodes["control-0"])
+    assert [(v.node_id, v.selectable) for v in execution_views(nodes["control-0"])] == [
+        ("exec-0", True), ("exec-1", True), ("exec-2", True)]
     return nodes
 
 
@@ -129,6 +133,10 @@ def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory:
             receipt = put(stub, i, cos=BEST_EFFORT)
             assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
             assert "exec-0" not in receipt.execution_nodes or i < 33
+        # The control node says so, and `status` passes it on.
+        status = harness("status", "-i", str(local_inventory))
+        assert status.returncode == 3  # exec-0 does not serve
+        assert "control-0 cannot choose execution node exec-0: stale or unreachable" in " ".join(status.stderr.split())
         assert harness("up", "-i", str(local_inventory)).returncode == 0  # the real path restarts it
         confirm_all(stub, range(60, 70))
     states = settled_states(local_inventory, ("exec-0", "exec-1", "exec-2"), 70)

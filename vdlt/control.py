@@ -25,6 +25,7 @@ from typing import AsyncIterator
 
 import grpc
 
+from node_agent.proto import node_agent_pb2
 from vdlt.classify import Classification, classify
 from vdlt.cos import ServiceClass
 from vdlt.execution_link import ExecutionLink, ExecutionOutcome
@@ -106,6 +107,16 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         self.watcher.start()
         self.scheduler = AsyncScheduler(self.policy)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
+
+    def execution_views(self) -> list[node_agent_pb2.ExecutionNodeView]:
+        """Each execution node as this control node sees it, for the agent's state reports."""
+        views = []
+        for node_id, view in self.watcher.views.items():
+            reason = self.selector.unavailable(view)
+            views.append(node_agent_pb2.ExecutionNodeView(
+                node_id=node_id, selectable=not reason, reason=reason, trust_score=self.node_trust.score(node_id),
+                outstanding=self.links[node_id].outstanding))
+        return views
 
     def _trust_report_for(self, node_id: str):  # type: ignore[no-untyped-def]
         def report() -> ledger_pb2.TrustReport:

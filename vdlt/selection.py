@@ -57,11 +57,19 @@ class Selector:
                if node_id not in excluded]
         return [], "; ".join(why)
 
-    def _unfit(self, view: NodeView, class_policy: ClassPolicy) -> str:
+    def unavailable(self, view: NodeView) -> str:
+        """Why no class can choose this node now (stale, unreachable, catching up); empty when it is
+        available, though a class may still ask for more trust or a private-capable node."""
         if not view.connected or not self.watcher.is_fresh(view, self.policy.stale_after_intervals):
             return f"stale or unreachable ({view.error or 'no recent state report'})"
         if self.catching_up(view.peer.node_id):
             return "catching up on commits it missed while away"
+        return ""
+
+    def _unfit(self, view: NodeView, class_policy: ClassPolicy) -> str:
+        unavailable = self.unavailable(view)
+        if unavailable:
+            return unavailable
         if class_policy.min_trust > 0:
             score = self.trust.score(view.peer.node_id)
             if score < class_policy.min_trust:

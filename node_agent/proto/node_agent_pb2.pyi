@@ -32,7 +32,7 @@ class WatchStateRequest(_message.Message):
     def __init__(self, interval_ms: _Optional[int] = ...) -> None: ...
 
 class NodeState(_message.Message):
-    __slots__ = ("node_id", "role", "hardware_profile", "timestamp", "cpu", "memory", "storage", "trust", "sequence")
+    __slots__ = ("node_id", "role", "hardware_profile", "timestamp", "cpu", "memory", "storage", "trust", "sequence", "execution_nodes")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_PROFILE_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class NodeState(_message.Message):
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     TRUST_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_NODES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: NodeRole
     hardware_profile: str
@@ -51,7 +52,22 @@ class NodeState(_message.Message):
     storage: StorageState
     trust: TrustState
     sequence: int
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., hardware_profile: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu: _Optional[_Union[CpuState, _Mapping]] = ..., memory: _Optional[_Union[MemoryState, _Mapping]] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., trust: _Optional[_Union[TrustState, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    execution_nodes: _containers.RepeatedCompositeFieldContainer[ExecutionNodeView]
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., hardware_profile: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu: _Optional[_Union[CpuState, _Mapping]] = ..., memory: _Optional[_Union[MemoryState, _Mapping]] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., trust: _Optional[_Union[TrustState, _Mapping]] = ..., sequence: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[_Union[ExecutionNodeView, _Mapping]]] = ...) -> None: ...
+
+class ExecutionNodeView(_message.Message):
+    __slots__ = ("node_id", "selectable", "reason", "trust_score", "outstanding")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SELECTABLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TRUST_SCORE_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    selectable: bool
+    reason: str
+    trust_score: float
+    outstanding: int
+    def __init__(self, node_id: _Optional[str] = ..., selectable: _Optional[bool] = ..., reason: _Optional[str] = ..., trust_score: _Optional[float] = ..., outstanding: _Optional[int] = ...) -> None: ...
 
 class CpuState(_message.Message):
     __slots__ = ("logical_count", "physical_count", "utilization_percent", "per_core_utilization_percent", "load_average_1m", "load_average_5m", "load_average_15m", "frequency_current_mhz", "frequency_max_mhz", "user_percent", "system_percent", "idle_percent", "iowait_percent", "steal_percent", "nice_percent", "irq_percent", "softirq_percent")
