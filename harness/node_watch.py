@@ -11,7 +11,9 @@ usage_softirq, usage_active, n_cpus, load1, load5, load15, frequency_mhz},
 ``mem`` {total, available, used, used_percent},
 ``disk`` [{path, device, fstype, total, free, used, used_percent}],
 ``diskio`` [{name, read_bytes, write_bytes, reads, writes, read_bytes_per_second, write_bytes_per_second}],
-``trust`` {score, success_evidence, failure_evidence, agreements, dissents, timeouts, uptime_seconds, code_digest}.
+``trust`` {score, success_evidence, failure_evidence, agreements, dissents, timeouts, uptime_seconds, code_digest},
+``execution_nodes`` [{execution_node, selectable, reason, trust_score, outstanding}] (a control node's
+view of each execution node it may choose; empty on other roles).
 """
 from __future__ import annotations
 
@@ -65,6 +67,10 @@ def sample_record(state: pb.NodeState) -> dict[str, Any]:
             "failure_evidence": trust.failure_evidence, "agreements": trust.agreements, "dissents": trust.dissents,
             "timeouts": trust.timeouts, "uptime_seconds": trust.uptime_seconds, "code_digest": trust.code_digest,
         },
+        "execution_nodes": [{
+            "execution_node": v.node_id, "selectable": v.selectable, "reason": v.reason, "trust_score": v.trust_score,
+            "outstanding": v.outstanding,
+        } for v in state.execution_nodes],
     }
 
 

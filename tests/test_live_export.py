@@ -87,6 +87,12 @@ def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path,
         assert export["produced"]["cpu"] == sum(len(r) for r in samples.values())
         assert samples["exec-0"][-1]["trust"]["agreements"] > 0  # fast confirmation asks two nodes to agree
         assert samples["exec-0"][-1]["trust"]["code_digest"]
+        # The control node's view of its execution nodes, through the run: all three could be chosen.
+        assert all(not r["execution_nodes"] for node in ("exec-0", "exec-1", "exec-2") for r in samples[node])
+        views = [view for r in samples["control-0"] for view in r["execution_nodes"]]
+        assert {v["execution_node"] for v in views} == {"exec-0", "exec-1", "exec-2"}
+        assert all(v["selectable"] and not v["reason"] for v in views)
+        assert export["produced"]["vdlt_selection"] == len(views)
 
         # The histograms the round's percentiles come from are kept, in HdrHistogram's encoding.
         first_round = json.loads((run_dir / "summary.json").read_text())["rounds"][0]

@@ -17,6 +17,9 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
   ``diskio`` (tag name; read_bytes, write_bytes, reads, writes and per-second rates), and
   ``vdlt_trust`` (score, evidence, agreements, dissents, timeouts, uptime, code digest); all with
   tags campaign, run_id, host, role, hardware_profile, arch, at the node's sample time.
+- ``vdlt_selection``: a control node's view of each execution node, per sample; the node tags
+  plus execution_node; fields selectable (1 or 0, so it can be graphed), reason, trust_score,
+  outstanding (transactions sent to it and not answered yet).
 """
 from __future__ import annotations
 
@@ -120,6 +123,11 @@ class NodeTags:
             fields = {k: v for k, v in io.items() if k != "name"}
             yield "diskio", f"diskio,{tags},name={_tag(io['name'])} {_fields(fields)} {at}"
         yield "vdlt_trust", f"vdlt_trust,{tags} {_fields(sample['trust'])} {at}"
+        for view in sample.get("execution_nodes", ()):  # absent from runs recorded before it existed
+            fields = {"selectable": int(view["selectable"]), "reason": view["reason"],
+                      "trust_score": view["trust_score"], "outstanding": view["outstanding"]}
+            yield "vdlt_selection", (f"vdlt_selection,{tags},execution_node={_tag(view['execution_node'])} "
+                                     f"{_fields(fields)} {at}")
 
 
 _CPU_FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_iowait", "usage_steal", "usage_nice", "usage_irq",
