@@ -1,6 +1,7 @@
 """What the benchmark scripts share: a scratch local testbed, and running rounds on it."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -
             (directory / "group_vars" / "control.yml").write_text("vdlt_policy_file: policy.yaml\n")
         inventory = load_inventory(directory)
         testbed.up(inventory)
+        testbed.wait_for_selection(inventory)
         try:
             yield inventory, Path(tmp)
         finally:
@@ -76,3 +78,25 @@ def kv_round(label: str, tps: float, seconds: float, cos: dict[str, float], oper
         "workload": {"module": str(KV_MODULE), "arguments": {"operation": operation, "keys": 100_000}},
         "cos": cos,
     }
+
+
+def positive_float(text: str) -> float:
+    """A command-line number above zero (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above zero")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A command-line whole number above zero (an argparse type)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above zero")
+    return value

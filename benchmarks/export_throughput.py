@@ -11,6 +11,7 @@ rounds as `harness run` feeds them).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from harness.export.live import LiveExport
 from harness.export.local_servers import create_database, influxdb_v1, victoria_metrics
 from harness.export.push import push
 from harness.testbed import free_port
+
+from _local import positive_int
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 100_000
@@ -86,4 +89,7 @@ def main(transactions: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("transactions", nargs="?", type=positive_int, default=200_000, metavar="TRANSACTIONS",
+                        help="transactions in the run folder pushed (default: %(default)s)")
+    sys.exit(main(parser.parse_args().transactions))

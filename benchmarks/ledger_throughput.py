@@ -8,9 +8,10 @@ highest throughput reached with at least 99 % of transactions confirmed.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
-from _local import local_testbed, rate_ladder
+from _local import local_testbed, rate_ladder, positive_float
 
 GOAL = 2000.0
 
@@ -31,4 +32,7 @@ def main(rates: list[float]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main([float(r) for r in sys.argv[1:]] or [500, 1000, 1500, 2000, 2500, 3000]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rates", nargs="*", type=positive_float, default=[500, 1000, 1500, 2000, 2500, 3000], metavar="RATE",
+                        help="offered rates, transactions per second (default: %(default)s)")
+    sys.exit(main(parser.parse_args().rates))

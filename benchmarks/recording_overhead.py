@@ -11,6 +11,7 @@ the growth of the process's resident set while recording, per million transactio
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import sys
@@ -26,6 +27,8 @@ from harness.connectors.base import CONFIRMED, Outcome, Request
 from harness.loadgen.metrics import class_stats
 from harness.loadgen.rate_control import ControllerContext
 from harness.loadgen.worker import WorkerJob, _Worker
+
+from _local import positive_int
 
 REQUEST = Request("kv", "put", {"key": "k", "value": 1})
 
@@ -95,4 +98,7 @@ def main(n: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", nargs="?", type=positive_int, default=1_000_000, metavar="N",
+                        help="transactions recorded (default: %(default)s)")
+    sys.exit(main(parser.parse_args().n))

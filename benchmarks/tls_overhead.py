@@ -9,9 +9,10 @@ Every party is on this machine, so the encryption's CPU competes with everything
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
-from _local import local_testbed, rate_ladder
+from _local import local_testbed, rate_ladder, positive_float
 
 
 def ladder(use_tls: bool, rates: list[float]) -> float:
@@ -36,4 +37,7 @@ def main(rates: list[float]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main([float(r) for r in sys.argv[1:]] or [1000, 2000, 2500, 3000]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rates", nargs="*", type=positive_float, default=[1000, 2000, 2500, 3000], metavar="RATE",
+                        help="offered rates, transactions per second (default: %(default)s)")
+    sys.exit(main(parser.parse_args().rates))

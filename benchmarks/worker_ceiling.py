@@ -8,6 +8,7 @@ controller was measured on this machine at about 745 tx/s at most, whatever rate
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,8 @@ import yaml
 from harness.benchmark import load_benchmark
 from harness.loadgen.engine import Engine
 from harness.testbed import free_port
+
+from _local import positive_float
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 20_000
@@ -58,4 +61,7 @@ def main(rates: list[float]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main([float(r) for r in sys.argv[1:]] or [5000, 10000, 20000, 25000, 30000, 35000]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rates", nargs="*", type=positive_float, default=[5000, 10000, 20000, 25000, 30000, 35000], metavar="RATE",
+                        help="asked rates, transactions per second (default: %(default)s)")
+    sys.exit(main(parser.parse_args().rates))
