@@ -230,10 +230,11 @@ def status(inventory_path: Path) -> None:
     health = testbed.check_all(inventory, with_state=True)
     console.print(status_table(health))
     _warn_unselectable(health)
-    not_serving = [h.node.name for h in health if not h.serving]
+    not_serving = {h.node.name: h.detail for h in health if not h.serving}
     if not_serving:
-        for name, reason in testbed.diagnose(inventory, not_serving).items():
-            console.print(f"{name}: {reason}", highlight=False, markup=False)
+        for name, reason in testbed.diagnose(inventory, list(not_serving)).items():
+            console.print(f"{name}: {reason}", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  the controller got: {not_serving[name]}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(3)
 
 

@@ -12,9 +12,10 @@ from harness.ansible import PlaybookResult
 from harness.testbed import NodeHealth
 from node_agent.proto.node_agent_pb2 import NodeState
 
-# Piped output (CI logs, files) gets room for a full table instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 132)
-error_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+# Piped output (CI logs, files) gets room for a full table (the status table's 13 columns) instead
+# of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+error_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _ms(value: float | None) -> str:
@@ -89,9 +90,12 @@ def playbook_table(result: PlaybookResult, roles: dict[str, str]) -> Table:
 
 def status_table(health: list[NodeHealth]) -> Table:
     table = Table(title="testbed", title_justify="left")
+    # What names and finds a node is never cut short; the figures and the profile give way first.
+    whole = {"node": max((len(h.node.name) for h in health), default=4),
+             "endpoint": max((len(h.node.endpoint) for h in health), default=8), "health": len("unavailable")}
     for column in ("node", "role", "profile", "endpoint", "health", "cpu", "cpu %", "load 1m", "mem %",
                    "data free", "trust", "uptime", "selects"):
-        table.add_column(column)
+        table.add_column(column, min_width=whole.get(column), no_wrap=True)
     for h in health:
         state = h.state
         cells = ["-"] * 8
@@ -107,7 +111,8 @@ def status_table(health: list[NodeHealth]) -> Table:
                 f"{state.trust.uptime_seconds:.0f} s",
                 _selects(state),
             ]
-        health_text = "[green]serving[/green]" if h.serving else f"[red]{h.detail or 'down'}[/red]"
+        # Only gRPC's status name fits a cell; `status` prints the whole error under the table.
+        health_text = "[green]serving[/green]" if h.serving else f"[red]{(h.detail or 'down').split(':')[0]}[/red]"
         table.add_row(h.node.name, h.node.role, h.node.hardware_profile, h.node.endpoint, health_text, *cells)
     return table
 

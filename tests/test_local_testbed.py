@@ -116,6 +116,7 @@ def test_up_restarts_exactly_the_agents_that_changed_or_died(local_inventory: Pa
     status = harness("status", "-i", marker)
     assert status.returncode == 3 and status.stdout.count("serving") == 3, status.stdout
     assert "exec-0: no agent process on the node (`harness up` starts it;" in status.stdout
+    assert "the controller got: unavailable: " in status.stdout  # gRPC's own words, on a line of their own
     revived = harness("up", "-i", marker)
     assert revived.returncode == 0, revived.stdout + revived.stderr
     assert "up: 4 host(s): 3 ok, 1 changed, 0 failed" in revived.stdout
