@@ -64,9 +64,7 @@ def test_second_start_changes_nothing_and_stop_leaves_no_process(tmp_path: Path)
     config = node_config(tmp_path, "exec-8", "execution", port)
     first = agent("start", config)
     # `start` returns once the agent serves (the agent says so through a pipe): no waiting here.
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert health(f"127.0.0.1:{port}") == SERVING
     second = agent("start", config)
     assert '"changed": true' in first.stdout
     assert '"changed": false' in second.stdout
