@@ -79,7 +79,7 @@ class VdltConnector(Connector):
                     )
         except grpc.aio.AioRpcError as error:
             # The stream is gone: whatever it carried will not be answered.
-            reason = f"{self.endpoint}: {error.code().name}: {error.details()}"
+            reason = f"{self.endpoint}: {error.code().name}: {_cause(error)}"
             lost, self._outstanding = self._outstanding, set()
             self._outbox = []
             for tx_id in lost:
@@ -96,3 +96,12 @@ class VdltConnector(Connector):
                 pass
         if self._channel is not None:
             await self._channel.close()
+
+
+def _cause(error: grpc.aio.AioRpcError) -> str:
+    """What went wrong, short enough to count and read: a failed connection's details end in
+    the operating system's words for it ("Connection refused"), after gRPC's own preamble."""
+    details = error.details() or ""
+    if error.code() == grpc.StatusCode.UNAVAILABLE and "last error:" in details:
+        return details.rsplit(": ", 1)[-1]
+    return details
