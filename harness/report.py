@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from collections import defaultdict
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.charts import Line, Style, line_chart, style_of
+from harness.node_watch import read_samples
 from harness.records import TxRecord, round_records
-from harness.svg_chart import line_chart
+from harness.results import iso_to_ns
 
 PERCENTILE_COLUMNS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 CDF_POINTS = 400
+# A node whose samples stop for this many of its usual intervals is marked as not reporting.
+SILENT_INTERVALS = 3
 
 
 def write_rounds_csv(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -21,7 +26,8 @@ def write_rounds_csv(run_dir: Path, summary: dict[str, Any]) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["round", "label", "class", "submitted", "succeeded", "failed", "rejected", "dropped",
                          "timeout", "error", "send_rate_tps", "throughput_tps",
-                         *(f"latency_{c}_ms" for c in PERCENTILE_COLUMNS), "lag_p50_ms", "lag_p99_ms", "lag_max_ms"])
+                         *(f"latency_{c}_ms" for c in PERCENTILE_COLUMNS), "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
+                         "partial"])
         for round_summary in summary["rounds"]:
             rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
             for slug, stats in rows:
@@ -31,6 +37,7 @@ def write_rounds_csv(run_dir: Path, summary: dict[str, Any]) -> Path:
                     _num(stats["send_rate_tps"]), _num(stats["throughput_tps"]),
                     *(_num(stats["latency_ms"][c]) for c in PERCENTILE_COLUMNS),
                     *(_num(stats["lag_ms"][c]) for c in ("p50", "p99", "max")),
+                    int(bool(round_summary.get("partial"))),
                 ])
     return path
 
@@ -40,13 +47,14 @@ def _num(value: float | None) -> str:
 
 
 def build_report(run_dir: Path) -> Path:
-    """Writes report.html (and rounds.csv) from summary.json and the transaction records."""
+    """Writes report.html (and rounds.csv) from summary.json, the records and the node samples."""
     summary = json.loads((run_dir / "summary.json").read_text())
     write_rounds_csv(run_dir, summary)
     body = [_header(summary)]
     for round_summary in summary["rounds"]:
         records = [r for r in round_records(run_dir, round_summary["index"]) if not r.trimmed]
         body.append(_round_section(round_summary, records))
+    body.append(_nodes_section(run_dir, summary))
     html = _PAGE.format(title=escape(f"vdlt-harness run {summary['run_id']}"), body="\n".join(body))
     path = run_dir / "report.html"
     partial = path.with_suffix(".html.partial")
@@ -56,27 +64,35 @@ def build_report(run_dir: Path) -> Path:
 
 
 def _header(summary: dict[str, Any]) -> str:
-    nodes = "".join(f"<tr><td>{escape(n['name'])}</td><td>{n['role']}</td><td>{escape(n['hardware_profile'])}</td>"
-                    f"<td>{escape(n['endpoint'])}</td></tr>" for n in summary["inventory"]["nodes"])
+    nodes = "".join(
+        f"<tr><td>{escape(n['name'])}</td><td>{n['role']}</td><td>{escape(n['hardware_profile'])}</td>"
+        f"<td>{escape(n['endpoint'])}</td><td class='{'missed' if n.get('absent') else 'met'}'>"
+        f"{escape('absent: ' + n['absent']) if n.get('absent') else 'present'}</td></tr>"
+        for n in summary["inventory"]["nodes"])
+    absent = [n["name"] for n in summary["inventory"]["nodes"] if n.get("absent")]
     definitions = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in summary["definitions"].items())
+    status = summary["status"]
+    stopped = f" ({escape(summary['stopped_by'])})" if summary.get("stopped_by") else ""
     return (f"<h1>Run {escape(summary['run_id'])}</h1>"
             f"<p>benchmark <b>{escape(summary['benchmark']['name'])}</b> ({escape(summary['benchmark']['source'])}), "
-            f"{summary['benchmark']['workers']} worker(s); status <b>{escape(summary['status'])}</b>; "
-            f"{escape(summary['started_at'])} → {escape(summary['ended_at'])}</p>"
-            + (f"<details><summary>testbed ({len(summary['inventory']['nodes'])} nodes)</summary><table>"
-               f"<tr><th>node</th><th>role</th><th>profile</th><th>endpoint</th></tr>{nodes}</table></details>"
+            f"{summary['benchmark']['workers']} worker(s); status <b class='{'met' if status == 'complete' else 'missed'}'>"
+            f"{escape(status)}</b>{stopped}; {escape(summary['started_at'])} → {escape(summary['ended_at'])}</p>"
+            + (f"<p class='missed'>Absent from this run: {escape(', '.join(absent))}</p>" if absent else "")
+            + (f"<details><summary>testbed ({len(summary['inventory']['nodes'])} nodes)</summary><div class='scroll'>"
+               f"<table><tr><th>node</th><th>role</th><th>profile</th><th>endpoint</th><th>in this run</th></tr>"
+               f"{nodes}</table></div></details>"
                if summary["inventory"]["nodes"] else
                f"<p>sent to {escape(', '.join(summary.get('endpoints', [])))} (no inventory)</p>")
-            + 
-            f"<details><summary>definitions</summary><ul>{definitions}</ul></details>")
+            + f"<details><summary>definitions</summary><ul>{definitions}</ul></details>")
 
 
 def _round_section(round_summary: dict[str, Any], records: list[TxRecord]) -> str:
     rows = [*round_summary["classes"].items()]
     if len(rows) > 1:
         rows.append(("all", round_summary["total"]))
-    table = ["<table><tr><th>class</th><th>submitted</th><th>succeeded</th><th>failed</th><th>send/s</th>"
-             "<th>throughput/s</th>" + "".join(f"<th>{c} ms</th>" for c in PERCENTILE_COLUMNS) + "<th>lag p99 ms</th></tr>"]
+    table = ["<div class='scroll'><table><tr><th>class</th><th>submitted</th><th>succeeded</th><th>failed</th>"
+             "<th>send/s</th><th>throughput/s</th>" + "".join(f"<th>{c} ms</th>" for c in PERCENTILE_COLUMNS)
+             + "<th>lag p99 ms</th></tr>"]
     for slug, stats in rows:
         reasons = ", ".join(f"{k} {v}" for k, v in stats["failed_by_reason"].items() if v)
         table.append(
@@ -85,66 +101,111 @@ def _round_section(round_summary: dict[str, Any], records: list[TxRecord]) -> st
             f"<td>{_fmt(stats['send_rate_tps'], 1)}</td><td>{_fmt(stats['throughput_tps'], 1)}</td>"
             + "".join(f"<td>{_fmt(stats['latency_ms'][c], 2)}</td>" for c in PERCENTILE_COLUMNS)
             + f"<td>{_fmt(stats['lag_ms']['p99'], 2)}</td></tr>")
-    table.append("</table>")
+    table.append("</table></div>")
     generator = round_summary.get("generator", {})
-    slo_rows = "".join(
-        f"<tr class='{'met' if v['met'] else 'missed'}'><td>{escape(v['scope'])}</td><td>{escape(v['objective'])}</td>"
-        f"<td>{v['limit']:g}</td><td>{_fmt(v['measured'], 3)}</td><td>{'met' if v['met'] else 'MISSED'}</td></tr>"
-        for v in round_summary.get("slo_results", []))
-    slos = (f"<table><tr><th>scope</th><th>objective</th><th>limit</th><th>measured</th><th></th></tr>{slo_rows}</table>"
-            if slo_rows else "")
     rate = round_summary["rate_control"]
     length = (f"{round_summary['tx_number']} transactions" if round_summary["tx_number"] is not None
               else f"{round_summary['tx_duration_s']:g} s")
-    return (f"<h2>Round {round_summary['index']}: {escape(round_summary['label'])}</h2>"
+    partial = (" <span class='missed'>(partial: stopped before its end; figures of what was recorded)</span>"
+               if round_summary.get("partial") else "")
+    return (f"<h2>Round {round_summary['index']}: {escape(round_summary['label'])}{partial}</h2>"
             f"<p>{escape(round_summary.get('description') or '')}</p>"
             f"<p>{escape(rate['type'])} {escape(json.dumps(rate['opts']))}, {length}"
             f"{', trim ' + str(round_summary['trim']) if round_summary.get('trim') else ''}; "
             f"generator <span class='{'met' if generator.get('kept_up', True) else 'missed'}'>"
             f"{escape(generator.get('verdict', ''))}</span></p>"
-            + "".join(table) + slos + _charts(records))
+            + "".join(table) + _failures(round_summary) + _slos(round_summary) + _round_charts(records))
+
+
+def _failures(round_summary: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(slug)}</td><td>{escape(r['status'])}</td><td>{r['count']}</td>"
+        f"<td class='text'>{escape(r['reason'])}</td></tr>"
+        for slug, stats in round_summary["classes"].items() for r in stats.get("failure_reasons", []))
+    if not rows:
+        return ""
+    return ("<h3>Why transactions failed</h3><div class='scroll'><table><tr><th>class</th><th>status</th>"
+            f"<th>count</th><th class='text'>reason (the most frequent)</th></tr>{rows}</table></div>")
+
+
+def _slos(round_summary: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(v['scope'])}</td><td>{escape(v['objective'])}</td><td>{v['limit']:g}</td>"
+        f"<td>{_fmt(v['measured'], 3)}</td><td class='{'met' if v['met'] else 'missed'}'>"
+        f"{'met' if v['met'] else 'MISSED'}</td></tr>"
+        for v in round_summary.get("slo_results", []))
+    if not rows:
+        return ""
+    return ("<h3>Service-level objectives</h3><div class='scroll'><table><tr><th>scope</th><th>objective</th>"
+            f"<th>limit</th><th>measured</th><th>verdict</th></tr>{rows}</table></div>")
 
 
 def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _charts(records: list[TxRecord]) -> str:
+def bucket_seconds(records: list[TxRecord]) -> tuple[int, float, int]:
+    """The round's start (ns), the width of its time buckets, and how many whole buckets fit
+    between its start and its last confirmation: a last bucket that holds only the final late
+    receipts would read as throughput falling, so it is not drawn."""
+    start = min(r.intended_ns for r in records)
+    span_s = (max(r.decided_ns for r in records if r.status == "confirmed") - start) / 1e9
+    # About 60 points across a long round; never under a second, where counts per bucket alias.
+    bucket_s = max(1.0, round(span_s / 60))
+    return start, bucket_s, int(span_s // bucket_s)
+
+
+def throughput_lines(records: list[TxRecord]) -> list[Line]:
+    """Per class, confirmations per second and (dashed) transactions offered per second, over
+    the round's whole buckets."""
+    start, bucket_s, whole = bucket_seconds(records)
+    lines = []
+    for i, slug in enumerate(sorted({r.class_asked for r in records if r.status == "confirmed"})):
+        done: dict[int, int] = defaultdict(int)
+        offered: dict[int, int] = defaultdict(int)
+        for record in records:
+            if record.class_asked != slug:
+                continue
+            offered[int((record.intended_ns - start) / 1e9 / bucket_s)] += 1
+            if record.status == "confirmed":
+                done[int((record.decided_ns - start) / 1e9 / bucket_s)] += 1
+        style = style_of(slug, i)
+        lines.append(Line(f"{slug} confirmed", [((b + 0.5) * bucket_s, done.get(b, 0) / bucket_s)
+                                                for b in range(whole)], style))
+        lines.append(Line(f"{slug} offered", [((b + 0.5) * bucket_s, offered.get(b, 0) / bucket_s)
+                                              for b in range(min(whole, max(offered) + 1))], style, dashed=True))
+    return lines
+
+
+def _round_charts(records: list[TxRecord]) -> str:
     confirmed = [r for r in records if r.status == "confirmed"]
     if not confirmed:
         return "<p>No confirmed transactions to plot.</p>"
-    start = min(r.intended_ns for r in records)
+    start, bucket_s, _ = bucket_seconds(records)
     by_class: dict[str, list[TxRecord]] = defaultdict(list)
     for record in confirmed:
         by_class[record.class_asked].append(record)
-    span_s = (max(r.decided_ns for r in confirmed) - start) / 1e9
-    # About 60 points across a long round; never under a second, where counts per bucket alias.
-    bucket_s = max(1.0, round(span_s / 60))
-
-    latency_series: dict[str, list[tuple[float, float]]] = {}
-    throughput_series: dict[str, list[tuple[float, float]]] = {}
-    cdf_series: dict[str, list[tuple[float, float]]] = {}
-    for slug, items in by_class.items():
+    latency: list[Line] = []
+    cdf: list[Line] = []
+    for i, slug in enumerate(sorted(by_class)):
+        items, style = by_class[slug], style_of(slug, i)
         buckets: dict[int, list[float]] = defaultdict(list)
-        done: dict[int, int] = defaultdict(int)
         for record in items:
             buckets[int((record.intended_ns - start) / 1e9 / bucket_s)].append(record.latency_ms)
-            done[int((record.decided_ns - start) / 1e9 / bucket_s)] += 1
-        latency_series[f"{slug} p99"] = [((b + 0.5) * bucket_s, _percentile(sorted(v), 99)) for b, v in sorted(buckets.items())]
-        latency_series[f"{slug} p50"] = [((b + 0.5) * bucket_s, _percentile(sorted(v), 50)) for b, v in sorted(buckets.items())]
-        last = max(done)
-        throughput_series[slug] = [((b + 0.5) * bucket_s, done.get(b, 0) / bucket_s) for b in range(last + 1)]
+        latency.append(Line(f"{slug} p99", [((b + 0.5) * bucket_s, _percentile(sorted(v), 99))
+                                            for b, v in sorted(buckets.items())], style))
+        latency.append(Line(f"{slug} p50", [((b + 0.5) * bucket_s, _percentile(sorted(v), 50))
+                                            for b, v in sorted(buckets.items())], style, dashed=True))
         latencies = sorted(r.latency_ms for r in items)
         step = max(1, len(latencies) // CDF_POINTS)
-        cdf_series[slug] = [(latencies[i], (i + 1) / len(latencies)) for i in range(0, len(latencies), step)]
-        cdf_series[slug].append((latencies[-1], 1.0))
-    dashed = [name for name in latency_series if name.endswith("p50")]
+        points = [(latencies[j], (j + 1) / len(latencies)) for j in range(0, len(latencies), step)]
+        cdf.append(Line(slug, [*points, (latencies[-1], 1.0)], style))
     return ("<div class='charts'>"
-            + line_chart("Latency over time (p99 solid, p50 dashed)", latency_series, "seconds into the round (by intended send)",
-                         "latency ms", dashed=dashed)
-            + line_chart(f"Throughput over time (confirmed per second, {bucket_s:g} s buckets)", throughput_series,
-                         "seconds into the round", "confirmed/s")
-            + line_chart("Latency CDF", cdf_series, "latency ms (log scale)", "fraction confirmed within", log_x=True,
+            + line_chart("Latency over time (p99 solid, p50 dashed)", latency,
+                         "seconds into the round (by intended send)", "latency (ms)")
+            + line_chart(f"Throughput over time ({bucket_s:g} s buckets; offered dashed)", throughput_lines(records),
+                         "seconds into the round", "transactions/s")
+            + line_chart("Latency CDF", cdf, "latency (ms, log scale)", "fraction confirmed within", log_x=True,
                          y_max=1.0)
             + "</div>")
 
@@ -154,16 +215,71 @@ def _percentile(sorted_values: list[float], percentile: float) -> float:
     return sorted_values[index]
 
 
+def _nodes_section(run_dir: Path, summary: dict[str, Any]) -> str:
+    """Each node's CPU, memory and trust over the run, the rounds shaded, and a cross where a
+    node stopped reporting."""
+    samples = {path.stem: read_samples(path) for path in sorted((run_dir / "nodes").glob("*.jsonl"))}
+    samples = {node: s for node, s in samples.items() if s}
+    if not samples:
+        return ""
+    start = iso_to_ns(summary["started_at"])
+    spans = [((iso_to_ns(r["started_at"]) - start) / 1e9,
+              (iso_to_ns(r["started_at"]) - start) / 1e9 + r["duration_s"], r["label"]) for r in summary["rounds"]]
+    cpu, memory, trust = [], [], []
+    marks: list[tuple[float, float, str]] = []
+    silent_notes = []
+    for i, (node, node_samples) in enumerate(sorted(samples.items())):
+        style = _node_style(i)
+        times = [(s["time_ns"] - start) / 1e9 for s in node_samples]
+        cpu.append(Line(node, list(zip(times, (s["cpu"]["usage_active"] for s in node_samples))), style))
+        memory.append(Line(node, list(zip(times, (s["mem"]["used_percent"] for s in node_samples))), style))
+        if node_samples[0]["role"] == "execution":
+            trust.append(Line(node, list(zip(times, (s["trust"]["score"] for s in node_samples))), style))
+        intervals = [b - a for a, b in zip(times, times[1:])]
+        usual = statistics.median(intervals) if intervals else 0
+        for (t0, t1), sample in zip(zip(times, times[1:]), node_samples):
+            if usual and t1 - t0 > SILENT_INTERVALS * usual:
+                marks.append((t0, sample["cpu"]["usage_active"], "stopped reporting"))
+                silent_notes.append(f"{node}: no samples from {t0:.1f} s to {t1:.1f} s")
+        end_s = (iso_to_ns(summary["ended_at"]) - start) / 1e9
+        if usual and end_s - times[-1] > SILENT_INTERVALS * usual + 1:
+            marks.append((times[-1], node_samples[-1]["cpu"]["usage_active"], "stopped reporting"))
+            silent_notes.append(f"{node}: no samples after {times[-1]:.1f} s (the run ended at {end_s:.1f} s)")
+    notes = ("<p class='missed'>" + "<br>".join(escape(n) for n in silent_notes) + "</p>") if silent_notes else ""
+    return ("<h2>Nodes</h2><p>As each node's agent reported it (nodes/*.jsonl); rounds shaded.</p>" + notes
+            + "<div class='charts'>"
+            + line_chart("CPU busy (%)", cpu, "seconds into the run", "% of all cores", y_max=100, spans=spans,
+                         marks=marks)
+            + line_chart("Memory used (%)", memory, "seconds into the run", "% of memory", y_max=100, spans=spans)
+            + (line_chart("Trust (execution nodes)", trust, "seconds into the run", "score", y_max=1.0, spans=spans)
+               if trust else "")
+            + "</div>")
+
+
+# Nodes are not classes: they take the classes' styles in this order, each its own marker.
+_NODE_STYLES = ("fast-confirmation", "best-effort", "low-cost", "computation-intensive", "private",
+                "management-control", "storage-intensive", "scavenger")
+
+
+def _node_style(index: int) -> Style:
+    return style_of(_NODE_STYLES[index % len(_NODE_STYLES)])
+
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: sans-serif; margin: 24px; color: #222; max-width: 1200px; }}
+body {{ font-family: sans-serif; margin: 16px 24px; color: #222; }}
 table {{ border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }}
-th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
+th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }}
+th:first-child, td:first-child, .text {{ text-align: left; }}
+td.text {{ white-space: normal; min-width: 16em; }}
+.scroll {{ overflow-x: auto; }}
 .met {{ color: #1a7f37; }} .missed {{ color: #c62828; font-weight: bold; }}
-.charts svg {{ display: block; margin: 8px 0; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 560px), 1fr)); gap: 8px 24px; }}
+.figure {{ width: 100%; height: auto; display: block; }}
 h2 {{ border-top: 1px solid #ccc; padding-top: 12px; }}
+@media (max-width: 600px) {{ body {{ margin: 8px; }} }}
 </style></head><body>
 {body}
 </body></html>
