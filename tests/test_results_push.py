@@ -139,7 +139,7 @@ def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_fac
     wrong.write_text("influx:\n  url: http://127.0.0.1:1\n  bucket: vdlt\n")
     refused = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "a"),
                       "--results-config", str(wrong))
-    assert refused.returncode == 1 and "cannot reach the results database" in refused.stderr
+    assert refused.returncode == 2 and "cannot reach the results database" in refused.stderr  # a setting is wrong
     assert not (tmp_path / "a").exists()  # nothing was started
     optional = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "b"),
                        "--results-config", str(wrong), "--results-optional")
@@ -168,10 +168,10 @@ def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path
                            "--results-config", str(config))
 
         wrong = run("admin:wrong", "wrong")
-        assert wrong.returncode == 1 and "refused the token (HTTP 401" in wrong.stderr, wrong.stderr
+        assert wrong.returncode == 2 and "refused the token (HTTP 401" in wrong.stderr, wrong.stderr
         assert "nothing was started" in wrong.stderr and not (tmp_path / "wrong").exists()
         missing = run("admin:secret", "missing")
-        assert missing.returncode == 1 and "has no database 'vdlt'" in missing.stderr, missing.stderr
+        assert missing.returncode == 2 and "has no database 'vdlt'" in missing.stderr, missing.stderr
         assert not (tmp_path / "missing").exists()
         local_servers.create_database(server.url, "vdlt", "admin", "secret")
         right = run("admin:secret", "right")
@@ -194,3 +194,26 @@ def test_a_multi_line_reason_is_exported_as_one_point(run_dir: Path, influxdb_v1
     answer = influxql(influxdb_v1, "vdlt", "SELECT reason FROM vdlt_transactions WHERE reason =~ /Traceback/")
     (row,) = answer["results"][0]["series"][0]["values"]
     assert row[1] == 'control node error: Traceback\\n  File "x.py", line 1'
+
+
+def test_results_db_script_serves_a_database_and_says_what_to_export(tmp_path: Path) -> None:
+    import signal
+    import sys
+    import urllib.request
+
+    from harness.testbed import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "harness.export.local_servers", "influxdb", "--port", str(port),
+                               "--data", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stdout.readline() for _ in range(3)]
+        if "not installed" in "".join(lines):
+            pytest.skip("influxdb is not installed")
+        assert lines[1:] == [f"export HARNESS_INFLUX_URL=http://127.0.0.1:{port}\n", "export HARNESS_INFLUX_BUCKET=vdlt\n"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as answer:
+            assert answer.status == 204
+        assert "vdlt" in json.dumps(influxql(f"http://127.0.0.1:{port}", "", "SHOW DATABASES"))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0

@@ -1,5 +1,7 @@
-"""Results databases from Debian's packages on free loopback ports with temporary data, for
-tests and benchmarks: influxdb 1.x (v1 protocol) and victoria-metrics (the v2 write API)."""
+"""Results databases from Debian's packages on loopback: influxdb 1.x (v1 protocol) and
+victoria-metrics (the v2 write API). Tests and benchmarks start them on free ports with
+temporary data; ``scripts/results-db`` starts one for a user (``python -m
+harness.export.local_servers``) and prints what to export for ``harness run``."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from harness.testbed import free_port
+from harness.testbed import free_port, free_ports
 
 
 class MissingServer(Exception):
@@ -68,12 +70,13 @@ class LocalServer:
         self.stop()
 
 
-def influxdb_v1_server(directory: Path, auth: bool = False) -> LocalServer:
+def influxdb_v1_server(directory: Path, auth: bool = False, port: int | None = None) -> LocalServer:
     """An influxd whose data lives in ``directory``, not started yet. With ``auth``, requests need
     a user; the first one (an admin) can be created without."""
     if shutil.which("influxd") is None:
         raise MissingServer("influxdb is not installed (scripts/install-system-packages)")
-    http, rpc = free_port(), free_port()
+    chosen = free_ports(2)
+    http, rpc = port or chosen[0], chosen[1]
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "influxdb.conf"
     config.write_text(f"""reporting-disabled = true
@@ -99,12 +102,12 @@ def create_database(url: str, name: str, user: str = "", password: str = "") -> 
         response.read()
 
 
-def victoria_metrics_server(directory: Path) -> LocalServer:
+def victoria_metrics_server(directory: Path, port: int | None = None) -> LocalServer:
     """A victoria-metrics with a long retention (replayed old timestamps are kept) and
     deduplication (a repeated push stays idempotent), not started yet."""
     if shutil.which("victoria-metrics") is None:
         raise MissingServer("victoria-metrics is not installed (scripts/install-system-packages)")
-    port = free_port()
+    port = port or free_port()
     return LocalServer(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={directory}",
                         "-retentionPeriod=100y", "-dedup.minScrapeInterval=1ms"], f"http://127.0.0.1:{port}", "/health")
 
@@ -121,3 +124,51 @@ def victoria_metrics(directory: Path) -> Iterator[str]:
     """Yields the URL of a running victoria-metrics whose data lives in ``directory``."""
     with victoria_metrics_server(directory) as server:
         yield server.url
+
+
+DEFAULT_PORTS = {"influxdb": 8086, "victoria-metrics": 8428}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serves a results database on loopback in the foreground until ^C or SIGTERM."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="scripts/results-db", description=main.__doc__)
+    parser.add_argument("kind", nargs="?", choices=sorted(DEFAULT_PORTS), default="influxdb")
+    parser.add_argument("--port", type=int, default=None, help="default: 8086 (influxdb), 8428 (victoria-metrics)")
+    parser.add_argument("--data", type=Path, default=Path(".cache") / "results-db",
+                        help="where the data is kept (default: %(default)s/KIND)")
+    parser.add_argument("--bucket", default="vdlt", help="the database (bucket) to create (default: %(default)s)")
+    args = parser.parse_args(argv)
+    port = args.port or DEFAULT_PORTS[args.kind]
+    directory = (args.data / args.kind).resolve()
+    try:
+        server = (influxdb_v1_server(directory, port=port) if args.kind == "influxdb"
+                  else victoria_metrics_server(directory, port=port))
+        server.start()
+    except (MissingServer, TimeoutError) as error:
+        print(f"results-db: {error}", file=sys.stderr)
+        return 1
+    if args.kind == "influxdb":
+        create_database(server.url, args.bucket)
+    print(f"# {args.kind} serves on {server.url}, data in {directory}; ^C stops it. For `harness run`:")
+    print(f"export HARNESS_INFLUX_URL={server.url}")
+    print(f"export HARNESS_INFLUX_BUCKET={args.bucket}", flush=True)
+    stopping = [False]
+
+    def stop(signum: int, frame: object) -> None:
+        stopping[0] = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    assert server.process is not None
+    while not stopping[0] and server.process.poll() is None:
+        time.sleep(0.2)
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
