@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import ansible_runner
 
+from harness import interrupt
+from harness.errors import HarnessError
 from harness.inventory import Inventory
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
@@ -75,7 +77,14 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     on_task: TaskCallback | None = None,
+    timeout_s: float | None = None,
+    cancel: Callable[[], bool] = interrupt.requested,
 ) -> PlaybookResult:
+    """Runs a playbook. ``cancel`` is asked a few times a second: when it says so, Ansible is
+    stopped and :class:`harness.interrupt.Interrupted` raised (given no cancel callback,
+    ansible-runner would take over SIGINT and SIGTERM for good, and a later signal would no
+    longer stop the harness). After ``timeout_s`` Ansible is stopped too, and the result says
+    which hosts did not finish."""
     results: dict[str, HostResult] = {node.name: HostResult(node.name) for node in inventory.nodes}
     facts: dict[str, dict[str, Any]] = {}
 
@@ -100,6 +109,10 @@ def run_playbook(
         return True  # False would drop the event from ansible-runner's artifacts
 
     private_dir = Path(tempfile.mkdtemp(prefix="harness-ansible-"))
+    # How often ansible-runner asks `cancel` (5 s by default): a stop is seen within this. Read
+    # from this file only (a `settings` argument is dropped when the file is missing).
+    (private_dir / "env").mkdir()
+    (private_dir / "env" / "settings").write_text("pexpect_timeout: 0.2\n")
     # /tmp/hac-XXXXXXXX: the control socket path stays far below ssh's 80-byte limit.
     control_path_dir = tempfile.mkdtemp(prefix="hac-", dir="/tmp")
     venv_bin = str(Path(sys.executable).parent)
@@ -122,21 +135,26 @@ def run_playbook(
         "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private_dir),
-            playbook=str(PLAYBOOK_DIR / playbook),
-            inventory=str(inventory.path.resolve()),
-            extravars={"harness_python": sys.executable, **(extravars or {})},
-            envvars=envvars,
-            limit=limit,
-            forks=max(len(inventory.nodes), 1),
-            event_handler=handle,
-            suppress_env_files=True,
-            # Facts live as long as the run (its private directory goes with it): ansible-runner's
-            # default, a JSON file per host, is read from disk for every host at every task.
-            fact_cache_type="memory",
-            quiet=True,
-        )
+        with interrupt.polled():
+            runner = ansible_runner.run(
+                private_data_dir=str(private_dir),
+                playbook=str(PLAYBOOK_DIR / playbook),
+                inventory=str(inventory.path.resolve()),
+                extravars={"harness_python": sys.executable, **(extravars or {})},
+                envvars=envvars,
+                limit=limit,
+                forks=max(len(inventory.nodes), 1),
+                event_handler=handle,
+                suppress_env_files=True,
+                # Facts live as long as the run (its private directory goes with it): ansible-runner's
+                # default, a JSON file per host, is read from disk for every host at every task.
+                fact_cache_type="memory",
+                quiet=True,
+                cancel_callback=cancel,
+                timeout=int(timeout_s) if timeout_s else None,
+            )
+        if runner.status == "canceled":
+            interrupt.check()
         for host, result in results.items():
             stats = runner.stats or {}
             result.ok = stats.get("ok", {}).get(host, 0)
@@ -144,7 +162,12 @@ def run_playbook(
             result.failed = stats.get("failures", {}).get(host, 0)
             result.skipped = stats.get("skipped", {}).get(host, 0)
             result.unreachable = host in stats.get("dark", {})
-        if runner.rc != 0 and not any(r.failed or r.unreachable for r in results.values()):
+        if runner.status == "timeout":
+            for result in results.values():
+                if not (result.failed or result.unreachable):
+                    result.failed += 1
+                    result.messages.append(f"stopped: {playbook} did not finish within {timeout_s:g} s")
+        elif runner.rc != 0 and not any(r.failed or r.unreachable for r in results.values()):
             # The playbook failed before any host ran (syntax, missing module): say why.
             stdout = runner.stdout.read() if runner.stdout else ""
             raise AnsibleError(f"{playbook} failed (rc={runner.rc}) before reaching any host:\n{stdout[-3000:]}")
@@ -154,7 +177,7 @@ def run_playbook(
         shutil.rmtree(control_path_dir, ignore_errors=True)
 
 
-class AnsibleError(Exception):
+class AnsibleError(HarnessError):
     pass
 
 

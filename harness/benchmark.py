@@ -217,6 +217,12 @@ def _slos(doc: YamlDocument, where: FieldPath, raw: Any, cos_mix: tuple[CosShare
     if raw is None:
         return ()
     scopes = (*(s.slug for s in cos_mix), "all")
+    if isinstance(raw, dict):
+        for scope in raw:
+            if scope in CLASS_SLUGS and scope not in scopes:
+                mix = ", ".join(s.slug for s in cos_mix)
+                raise doc.error((*where, scope), f"class {scope} is not in this round's cos mix ({mix}); an "
+                                                 f"objective is for a class the round sends, or for all")
     body = _mapping(doc, where, raw, scopes)
     slos = []
     for scope, entry in body.items():

@@ -1,21 +1,34 @@
-"""Errors a user can act on: which file, which line, which field, what was expected."""
+"""Errors a user can act on: which file, which line, which field, what was expected; and the
+CLI's exit codes, each decided here."""
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
 from typing import Iterable
 
+EXIT_OK = 0
+EXIT_FAILURE = 1            # something failed at run time
+EXIT_CONFIG = 2             # a benchmark, inventory, policy or results-database setting is wrong; nothing started
+EXIT_NOT_SERVING = 3        # `status`: a node does not serve
+EXIT_SLO_MISSED = 4         # a service-level objective was missed
+EXIT_NOTHING_CONFIRMED = 6  # a run sent transactions and none was confirmed
+
+
+def signal_exit_code(signum: int) -> int:
+    """As shells report a process a signal ended: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum
+
 
 class HarnessError(Exception):
     """Anything the CLI reports as a one-line message and a non-zero exit, without a traceback."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class ConfigError(HarnessError):
     """A benchmark, inventory or policy file is wrong; nothing has been started."""
 
-    exit_code = 2
+    exit_code = EXIT_CONFIG
 
     def __init__(self, path: Path | str, field: str, message: str, line: int | None = None) -> None:
         self.path = Path(path)

@@ -4,12 +4,25 @@ The harness reads only what it needs to reach and describe nodes; Ansible itself
 the rest when the playbooks run. Variables merge as Ansible merges them: the `all` group,
 then other groups, then the host; `group_vars/` and `host_vars/` files next to the inventory
 file override variables written inline.
+
+Values that are templates (``"{{ inventory_dir }}/known_hosts"``) are rendered here, once, for
+every consumer (``harness exec``, remote workers, the TLS and key-file checks) with what a
+play would know of the host: its variables, ``inventory_dir``, ``inventory_file``,
+``inventory_hostname``, ``group_names``, ``groups`` and the harness's own ``harness_python``.
+A template that needs more than that (a lookup, an Ansible filter) is kept as written; Ansible
+renders it in the playbooks. The inventory's path is made absolute, as Ansible makes
+``inventory_dir``, so relative paths mean the same to the harness and to Ansible.
 """
 from __future__ import annotations
 
+import ast
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jinja2
+import jinja2.sandbox
 
 from harness.errors import ConfigError
 from harness.yaml_source import FieldPath, YamlDocument, load_yaml
@@ -70,7 +83,7 @@ def resolve_hosts_file(path: Path) -> Path:
 
 
 def load_inventory(path: Path | str) -> Inventory:
-    path = Path(path)
+    path = Path(path).absolute()
     hosts_file = resolve_hosts_file(path)
     doc = load_yaml(hosts_file, "inventory file")
     if not isinstance(doc.data, dict) or "all" not in doc.data:
@@ -87,7 +100,8 @@ def load_inventory(path: Path | str) -> Inventory:
             continue  # a helper host (e.g. a jump box): not part of the testbed
         if len(roles) > 1:
             raise doc.error(groups[roles[1]].hosts[host], f"host {host!r} is in both {roles[0]!r} and {roles[1]!r}; a node has one role")
-        variables = _host_variables(hosts_file.parent, host, groups, doc)
+        variables = _render(_host_variables(hosts_file.parent, host, groups, doc),
+                            _magic_variables(hosts_file, host, groups))
         nodes.append(_node(doc, host, roles[0], variables, groups[roles[0]].hosts[host]))
     if not any(n.role == "control" for n in nodes):
         raise doc.error(("all",), "no host in group 'control': a testbed needs a control node")
@@ -102,6 +116,7 @@ def load_inventory(path: Path | str) -> Inventory:
     for node in nodes:
         if node.role == "control" and "vdlt_policy_file" in node.variables:
             check_policy_file(hosts_file.parent, node.variables["vdlt_policy_file"])
+        _check_key_file(doc, groups[node.role].hosts[node.name], node)
     return Inventory(path=path, hosts_file=hosts_file, nodes=tuple(nodes))
 
 
@@ -114,6 +129,83 @@ def check_policy_file(inventory_dir: Path, value: object) -> Policy:
         raise doc.error(where, message)
 
     return policy_from_dict(doc.data or {}, error, str(path))
+
+
+KEY_FILE_VARIABLES = ("ansible_ssh_private_key_file", "ansible_private_key_file")
+
+
+def ssh_key_file(node: Node) -> tuple[str, Path] | None:
+    """The variable naming the private key the node is reached with, and the key's path."""
+    for name in KEY_FILE_VARIABLES:
+        if node.variables.get(name):
+            return name, Path(str(node.variables[name])).expanduser()
+    return None
+
+
+def _check_key_file(doc: YamlDocument, where: FieldPath, node: Node) -> None:
+    """A key file that is not there fails every SSH step later, under a task's name: say so now."""
+    key = ssh_key_file(node)
+    if key is not None and node.variables.get("ansible_connection") != "local" and not key[1].is_file():
+        raise doc.error((*where, key[0]), f"host {node.name!r}: no such private key file: {key[1]}")
+
+
+def _magic_variables(hosts_file: Path, host: str, groups: dict[str, _Group]) -> dict[str, Any]:
+    members = {g.name for g in _member_groups(host, groups)}
+    all_hosts = sorted({h for g in groups.values() for h in g.hosts})
+    return {
+        "inventory_hostname": host, "inventory_hostname_short": host.split(".")[0],
+        "inventory_dir": str(hosts_file.parent), "inventory_file": str(hosts_file),
+        "group_names": sorted(members - {"all", "ungrouped"}),
+        "groups": {"all": all_hosts, **{name: sorted(_hosts_in(name, groups)) for name in groups if name != "all"}},
+        "harness_python": sys.executable,
+    }
+
+
+def _hosts_in(name: str, groups: dict[str, _Group]) -> set[str]:
+    hosts = set(groups[name].hosts)
+    for child in groups.values():
+        if name in child.parents:
+            hosts |= _hosts_in(child.name, groups)
+    return hosts
+
+
+_TEMPLATES = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+
+
+def _render(variables: dict[str, Any], magic: dict[str, Any]) -> dict[str, Any]:
+    """The host's variables with their templates rendered where that needs nothing but the
+    host's variables and ``magic`` (templates may refer to each other, a few levels deep)."""
+    rendered = dict(variables)
+    for _ in range(5):
+        context = {**rendered, **magic}
+        changed = False
+        for name, value in rendered.items():
+            new = _render_value(value, context)
+            if new != value:
+                rendered[name] = new
+                changed = True
+        if not changed:
+            break
+    return rendered
+
+
+def _render_value(value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        try:
+            text = _TEMPLATES.from_string(value).render(context)
+        except jinja2.TemplateError:
+            return value  # Ansible will render it (a lookup, an Ansible filter, a fact)
+        # As Ansible does, a template that renders a number or a boolean gives that type.
+        try:
+            literal = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return text
+        return literal if isinstance(literal, (bool, int, float)) else text
+    if isinstance(value, list):
+        return [_render_value(item, context) for item in value]
+    if isinstance(value, dict):
+        return {key: _render_value(item, context) for key, item in value.items()}
+    return value
 
 
 @dataclass

@@ -22,13 +22,15 @@ PACKAGES = ("ansible-core", "ansible-runner", "grpcio", "protobuf", "influxdb-cl
 
 
 def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Inventory | None,
-                   hardware: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """``run_dir`` already holds the copies of the benchmark and inventory the digests are taken of."""
+                   hardware: list[dict[str, Any]] | None, absent: dict[str, str] | None = None) -> dict[str, Any]:
+    """``run_dir`` already holds the copies of the benchmark and inventory the digests are taken of.
+    ``absent`` names the nodes that did not serve when the run began, each with why."""
     by_node = {record["node"]: record for record in hardware or []}
+    absent = absent or {}
     nodes = [{
         "name": n.name, "role": n.role, "endpoint": n.endpoint, "hardware_profile": n.hardware_profile,
         "cost_per_hour": n.cost_per_hour, "private_capable": n.private_capable,
-        "architecture": by_node.get(n.name, {}).get("architecture"),
+        "architecture": by_node.get(n.name, {}).get("architecture"), "absent": absent.get(n.name),
     } for n in inventory.nodes] if inventory else []
     return {
         "run_id": run_id,

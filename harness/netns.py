@@ -282,14 +282,17 @@ def _write_inventory(testbed: NetnsTestbed, profiles: list[str]) -> None:
         if profiles:
             host_vars["hardware_profile"] = profiles[index % len(profiles)]
         groups[host.role]["hosts"][host.name] = host_vars
+    # Paths as a lab's inventory writes them (inventories/lab.example): templates on inventory_dir,
+    # which Ansible and the harness's own SSH (exec, remote workers) must read alike.
+    beside = "{{ inventory_dir }}/.."
     inventory = {"all": {
         "vars": {
             "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(testbed.key_file),
-            "ansible_ssh_common_args": f"-o UserKnownHostsFile={testbed.known_hosts} -o StrictHostKeyChecking=yes "
-                                       "-o IdentitiesOnly=yes",
+            "ansible_ssh_private_key_file": f"{beside}/{testbed.key_file.name}",
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={beside}/{testbed.known_hosts.name} "
+                                       "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
             "ansible_python_interpreter": "/usr/bin/python3",
-            "vdlt_known_hosts": str(testbed.known_hosts),
+            "vdlt_known_hosts": f"{beside}/{testbed.known_hosts.name}",
             "hardware_profile": "netns-host",
             "cost_per_hour": 0.1,
         },

@@ -13,7 +13,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from harness.inventory import Node
+from harness.inventory import Node, ssh_key_file
 
 
 @dataclass
@@ -26,13 +26,13 @@ class ExecResult:
 
 def connection(node: Node) -> Connection:
     variables = node.variables
-    key_file = variables.get("ansible_ssh_private_key_file")
+    key = ssh_key_file(node)
     conn = Connection(
         host=str(variables.get("ansible_host", node.name)),
         user=str(variables.get("ansible_user", "root")),
         port=int(variables.get("ansible_port", 22)),
-        connect_kwargs={"key_filename": str(key_file), "look_for_keys": False, "allow_agent": False}
-        if key_file else {},
+        connect_kwargs={"key_filename": str(key[1]), "look_for_keys": False, "allow_agent": False}
+        if key else {},
         connect_timeout=10,
         # No command the harness runs on a node reads the controller's terminal.
         config=Config(overrides={"run": {"in_stream": False}}),

@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -95,16 +95,18 @@ def unselectable(health: NodeHealth) -> list[str]:
     return [f"{view.node_id}: {view.reason}" for view in health.state.execution_nodes if not view.selectable]
 
 
-def wait_for_selection(inventory: Inventory, timeout_s: float = SELECTION_WAIT_S) -> list[NodeHealth]:
+def wait_for_selection(inventory: Inventory, timeout_s: float = SELECTION_WAIT_S,
+                       should_stop: Callable[[], bool] = lambda: False) -> list[NodeHealth]:
     """Every node's health and state, once each serving control node can choose every serving
-    execution node (or after ``timeout_s``). Asking adds no trust evidence: no transaction is sent."""
+    execution node (or after ``timeout_s``, or when ``should_stop`` says so). Asking adds no
+    trust evidence: no transaction is sent."""
     deadline = time.monotonic() + timeout_s
     while True:
         health = check_all(inventory, with_state=True)
         serving = {h.node.name for h in health if h.serving}
         waiting = [view for h in health if h.state is not None for view in h.state.execution_nodes
                    if not view.selectable and view.node_id in serving]
-        if not waiting or time.monotonic() >= deadline:
+        if not waiting or time.monotonic() >= deadline or should_stop():
             return health
         time.sleep(0.2)
 
@@ -149,12 +151,16 @@ def node_platforms(inventory: Inventory) -> list[str]:
 
 
 def act(action: str, inventory: Inventory, limit: str | None = None, max_fail: int | None = None,
-        on_task: TaskCallback | None = None, extravars: dict[str, Any] | None = None) -> PlaybookResult:
+        on_task: TaskCallback | None = None, extravars: dict[str, Any] | None = None,
+        timeout_s: float | None = None, cancel: Callable[[], bool] | None = None) -> PlaybookResult:
     """Runs one testbed action's playbook. A host that fails or is unreachable is reported and
     left degraded, unless a testbed role would be left without a working node or more than
-    ``max_fail`` hosts failed."""
+    ``max_fail`` hosts failed. ``timeout_s`` and ``cancel`` are :func:`run_playbook`'s."""
+    options: dict[str, Any] = {"timeout_s": timeout_s}
+    if cancel is not None:
+        options["cancel"] = cancel
     result = run_playbook(ACTIONS[action], inventory, _extravars(action, inventory, extravars), limit=limit,
-                          on_task=on_task)
+                          on_task=on_task, **options)
     failed = {h.host for h in result.failed_hosts}
     if not failed:
         return result
@@ -188,14 +194,26 @@ def _selected(node: Node, result: PlaybookResult) -> bool:
     return outcome is not None and (outcome.ok > 0 or outcome.failed > 0 or outcome.unreachable)
 
 
-def down(inventory: Inventory, on_task: TaskCallback | None = None, limit: str | None = None) -> PlaybookResult:
-    return act("down", inventory, limit, None, on_task)
+def down(inventory: Inventory, on_task: TaskCallback | None = None, limit: str | None = None,
+         timeout_s: float | None = None, cancel: Callable[[], bool] | None = None) -> PlaybookResult:
+    return act("down", inventory, limit, None, on_task, timeout_s=timeout_s, cancel=cancel)
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on loopback now, all different (each socket is held until all are chosen:
+    ports chosen one after the other may repeat)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY, use_tls: bool = False) -> Path:
@@ -209,9 +227,9 @@ def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY, u
     all_group["vars"]["vdlt_node_root"] = str(directory / "nodes")
     if use_tls:
         all_group["vars"]["vdlt_tls"] = True
-    for group in all_group["children"].values():
-        for host_vars in (group.get("hosts") or {}).values():
-            host_vars["agent_port"] = free_port()
+    hosts = [host_vars for group in all_group["children"].values() for host_vars in (group.get("hosts") or {}).values()]
+    for host_vars, port in zip(hosts, free_ports(len(hosts))):
+        host_vars["agent_port"] = port
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     return directory

@@ -1,6 +1,7 @@
 """Fixtures that start the project's real servers on free loopback ports under a temp dir."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,10 +27,15 @@ def processes_mentioning(marker: str) -> list[psutil.Process]:
     return found
 
 
-def harness(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, in its own process."""
+def harness(*args: str, cwd: Path | None = None, timeout: float = 240,
+            columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, in its own process; its output is piped, as into a file or
+    CI log, so tables come whole unless ``columns`` sets a terminal's width (COLUMNS)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 def node_config(directory: Path, node_id: str, role: str, port: int, **extra: object) -> Path:

@@ -74,7 +74,7 @@ def test_round_against_a_dead_target_ends_in_timeouts_not_a_hang(tmp_path: Path,
     }])
     started = time.monotonic()
     result = harness("run", str(path), "--endpoint", silent, "--results-dir", str(tmp_path / "results"), timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 6, result.stdout + result.stderr  # nothing was confirmed
     assert time.monotonic() - started < 30
     total = json.loads((only_run(tmp_path / "results") / "summary.json").read_text())["rounds"][0]["total"]
     assert total["submitted"] == 40 and total["failed_by_reason"]["timeout"] == 40
@@ -87,9 +87,14 @@ def test_refused_connection_ends_in_errors(tmp_path: Path) -> None:
     }])
     result = harness("run", str(path), "--endpoint", f"127.0.0.1:{free_port()}", "--results-dir", str(tmp_path / "r"),
                      timeout=60)
-    assert result.returncode == 0
+    # A run that confirmed nothing has an exit code of its own, and says why with the count.
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert "error: no transaction was confirmed" in result.stderr
+    assert "20× " in result.stderr and "Connection refused" in result.stderr, result.stderr
     total = json.loads((only_run(tmp_path / "r") / "summary.json").read_text())["rounds"][0]["total"]
     assert total["failed"] == 20 and total["succeeded"] == 0
+    (reason,) = total["failure_reasons"]
+    assert reason["count"] == 20 and reason["status"] == "error" and "Connection refused" in reason["reason"]
 
 
 def test_report_is_rebuilt_from_the_run_folder_alone(tmp_path: Path, sink_factory) -> None:

@@ -5,6 +5,8 @@ import csv
 import gzip
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -155,3 +157,33 @@ def test_run_brings_the_testbed_up_and_down_again(local_inventory: Path, tmp_pat
     assert run.returncode == 0, run.stdout + run.stderr
     assert "up.yml" in run.stdout and "down.yml" in run.stdout
     assert processes_mentioning(str(local_inventory)) == []
+
+
+def test_a_run_takes_down_only_what_it_started_and_names_the_absent(local_inventory: Path, tmp_path: Path) -> None:
+    assert harness("up", "-i", str(local_inventory)).returncode == 0
+    pids = agent_pids(str(local_inventory))
+    # exec-2 is down (the run starts it); exec-1 is down and cannot start (its configuration is wrong).
+    for node in ("exec-1", "exec-2"):
+        subprocess.run([sys.executable, "-m", "node_agent", "stop", "--config",
+                        str(local_inventory / "nodes" / node / "node.yaml")], check=True, capture_output=True)
+    hosts = local_inventory / "hosts.yml"
+    inventory = yaml.safe_load(hosts.read_text())
+    inventory["all"]["children"]["execution"]["hosts"]["exec-1"]["vdlt_fsync"] = "sometimes"
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    benchmark = tmp_path / "bench.yaml"
+    benchmark.write_text(BENCHMARK.replace("txNumber: 300", "txNumber: 60") % {
+        "module": REPO / "workloads" / "modules" / "kv.py"})
+    run = harness("run", str(benchmark), "-i", str(local_inventory), "--results-dir", str(tmp_path / "r"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "exec-1 does not serve" in run.stderr
+    assert "Task was destroyed" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+    # What was up before the run is up after it, untouched; what the run started is down again.
+    after = agent_pids(str(local_inventory))
+    assert after == {name: pids[name] for name in ("control-0", "exec-0")}
+    (run_dir,) = (tmp_path / "r").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    absent = {n["name"]: n["absent"] for n in manifest["nodes"] if n["absent"]}
+    assert list(absent) == ["exec-1"] and "must be 'always' or 'never'" in absent["exec-1"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rounds"][0]["total"]["succeeded"] == 60
+    assert "Absent from this run: exec-1" in (run_dir / "report.html").read_text()

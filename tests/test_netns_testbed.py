@@ -156,6 +156,11 @@ def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for host in testbed.hosts:
         assert f"{host.name} (exit 0)" in result.stdout and f"  {host.name}" in result.stdout
+    # As ssh does, the words make one command line for the node's shell (quotes and pipes included),
+    # and the inventory's known_hosts is found through its {{ inventory_dir }} template.
+    piped = harness("exec", "-i", inv(testbed), "--", 'printf "%s\\n" "a b" c | wc -l')
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert piped.stdout.splitlines().count("  2") == len(testbed.hosts), piped.stdout
 
 
 def test_logs_are_fetched_per_host(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:

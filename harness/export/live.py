@@ -142,13 +142,21 @@ class LiveExport:
         if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
             self.spool_dir.rmdir()
 
-    def close(self) -> ExportTally:
-        """Sends what is queued, tries the spool once more, and writes ``export.json``."""
+    def close(self, wait_s: float | None = None) -> ExportTally:
+        """Sends what is queued, tries the spool once more, and writes ``export.json``. With
+        ``wait_s`` (a run that was stopped), it waits no longer for the database than that:
+        what was not acknowledged by then counts as pending, and ``harness results push``
+        sends the run again from its folder."""
         self._inbox.put(_CLOSE)
-        self._thread.join()
-        self.writer.close()
-        for spooled in self._spool:
-            self.tally.pending.update(spooled.counts)
+        self._thread.join(wait_s)
+        if self._thread.is_alive():
+            with self._lock:
+                self.tally.pending.update(self.tally.produced - self.tally.acknowledged)
+                self.tally.errors.append(f"the run stopped before the database took everything (waited {wait_s:g} s)")
+        else:
+            self.writer.close()
+            for spooled in self._spool:
+                self.tally.pending.update(spooled.counts)
         (self.run_dir / "export.json").write_text(json.dumps(self.tally.to_json(), indent=2) + "\n")
         return self.tally
 

@@ -23,14 +23,13 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
 """
 from __future__ import annotations
 
-import csv
-import gzip
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 from harness.node_watch import read_samples
+from harness.records import iter_table, round_files
+from harness.results import iso_to_ns
 
 
 def _tag(value: str) -> str:
@@ -79,16 +78,17 @@ def round_points(run_dir: Path, summary: dict[str, Any], round_summary: dict[str
     """One round's transactions and figures."""
     base = f"campaign={_tag(summary['benchmark']['name'])},run_id={_tag(summary['run_id'])}"
     label = _tag(round_summary["label"])
-    for path in sorted((run_dir / "transactions").glob(f"round-{round_summary['index']}-worker-*.csv.gz")):
+    for path in round_files(run_dir, round_summary["index"]):
         yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
-    started = _ns(round_summary["started_at"])
+    started = iso_to_ns(round_summary["started_at"])
     rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
     for slug, stats in rows:
         fields = {"submitted": stats["submitted"], "succeeded": stats["succeeded"], "failed": stats["failed"],
                   **{f"failed_{k}": v for k, v in stats["failed_by_reason"].items()},
                   "send_rate_tps": stats["send_rate_tps"], "throughput_tps": stats["throughput_tps"],
                   **{f"latency_{k.replace('.', '_')}_ms": v for k, v in stats["latency_ms"].items()},
-                  **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()}}
+                  **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()},
+                  "partial": bool(round_summary.get("partial"))}
         yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
 
 
@@ -137,9 +137,8 @@ _CPU_FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_iowait", "usag
 def _transaction_points(path: Path, prefix: str) -> Iterator[tuple[str, str]]:
     """The hot path of a push: one line per record, tag sets built once per combination."""
     tag_sets: dict[tuple[str, str, str, str], str] = {}
-    with gzip.open(path, "rt", newline="") as handle:
-        rows = csv.reader(handle)
-        column = {name: i for i, name in enumerate(next(rows))}
+    column, rows = iter_table(path)
+    if column:
         tx_id, worker, asked, given = column["tx_id"], column["worker"], column["class_asked"], column["class_given"]
         intended, sent, decided = column["intended_ns"], column["sent_ns"], column["decided_ns"]
         status, nodes, reason, trimmed = column["status"], column["execution_nodes"], column["reason"], column["trimmed"]
@@ -160,7 +159,3 @@ def _transaction_points(path: Path, prefix: str) -> Iterator[tuple[str, str]]:
             line += f",trimmed={'true' if row[trimmed] == '1' else 'false'} {intended_ns}"
             yield "vdlt_transactions", line
 
-
-def _ns(iso: str) -> int:
-    moment = datetime.fromisoformat(iso)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000

@@ -10,15 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+
+import paramiko
 
 from harness import tls
 from harness.errors import HarnessError
 from harness.inventory import Node
-from harness.loadgen.metrics import ClassStats, class_stats
+from harness.loadgen.metrics import ClassStats, stats_from_records
+from harness.loadgen.remote_worker import WORKLOAD_FAILED_EXIT
 from harness.loadgen.worker import WorkerJob, WorkerProgress
-from harness.records import iter_records
+from harness.loadgen.workload import WorkloadFailure
 from harness.remote_exec import connection
 
 REMOTE_ROOT = "/var/lib/vdlt"
@@ -88,17 +92,34 @@ class RemoteWorkers:
                 local_pickle.unlink()
                 result = conn.run(f"{python} -m harness.loadgen.remote_worker {job_dir}", hide=True, warn=True,
                                   timeout=_round_limit_s(job), out_stream=_ProgressLines(job, on_progress))
-                if result.exited != 0:
+                if result.exited not in (0, WORKLOAD_FAILED_EXIT):
                     raise HarnessError(f"load worker {job.worker_index} on {node.name} failed: "
                                        f"{result.stderr.strip()[-1500:]}")
                 conn.get(f"{job_dir}/records.csv.gz", str(job.records_path))
+                if result.exited == WORKLOAD_FAILED_EXIT:
+                    *trace, message = result.stderr.rstrip().splitlines() or [""]
+                    raise WorkloadFailure(f"{message} (on {node.name})", "\n".join(trace))
             finally:
                 # Stop a worker still running (an interrupted round) and leave nothing behind.
                 # [r]: pkill -f would otherwise match (and kill) the shell running this very line.
                 conn.run(f"pkill -f '[r]emote_worker {job_dir}'; rm -rf {job_dir}", hide=True, warn=True)
-        rows = ((r.class_asked, r.intended_ns, r.sent_ns, r.decided_ns, r.status)
-                for r in iter_records([job.records_path]) if not r.trimmed)
-        return class_stats(rows, [share.slug for share in job.round.cos_mix])
+        return stats_from_records([job.records_path], [share.slug for share in job.round.cos_mix])
+
+
+    def stop(self, jobs: list[WorkerJob]) -> None:
+        """Tells these jobs' workers to stop (SIGTERM: a worker then writes its records and
+        exits, and :meth:`run_one` fetches them as after a round that ended)."""
+        def one(job: WorkerJob) -> None:
+            node = self.clients[job.worker_index % len(self.clients)]
+            try:
+                with connection(node) as conn:
+                    conn.run(f"pkill -TERM -f '[r]emote_worker {self._job_dir(node, job)}'", hide=True, warn=True,
+                             timeout=10)
+            except (OSError, paramiko.SSHException):
+                pass  # a node that cannot be reached has no worker to stop: its session ends with ours
+
+        with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
+            list(pool.map(one, jobs))
 
 
 def _round_limit_s(job: WorkerJob) -> float:

@@ -4,15 +4,28 @@ The worker follows its rate controller open loop: every transaction has an inten
 instant, latency is measured from it, and the actual send instant is kept as lag. After the
 last send it waits at most the round's per-transaction timeout; whatever is still unanswered
 then becomes a timeout, so a dead or stalled target never hangs a round.
+
+Records reach the run folder while the round runs (at most a second after their receipt, see
+:mod:`harness.records`), so a harness that is killed keeps all but the last second of them.
+
+A worker stops early when it is told to (the controller's stop event: a signal, or another
+worker's failure) and when the process that started it is gone, whatever ended it (SIGKILL,
+the OOM killer): it stops sending, waits briefly for receipts, writes its records and exits.
 """
 from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.benchmark import RoundSpec
 from harness.connectors import CONNECTORS, Connector
@@ -20,13 +33,26 @@ from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.tx_log import SLUGS, TransactionLog
-from harness.loadgen.workload import load_workload_module
+from harness.loadgen.workload import (TransactionContext, WorkloadFailure, WorkloadModule, load_workload_module,
+                                      wants_context)
+from harness.records import RecordWriter
 from vdlt.tls import TlsFiles
 
 PROGRESS_INTERVAL_S = 0.5
 # At high rates many transactions are due at once; yield to the event loop every so often so
 # receipts are read while the schedule is being caught up.
 _YIELD_EVERY = 64
+# How often decided transactions are written to the run folder, and in slices of how many rows
+# (each slice holds the event loop for about a millisecond).
+RECORD_INTERVAL_S = 1.0
+RECORD_SLICE = 200
+# How often a worker looks whether it was told to stop, and how long it then waits for receipts
+# of what it already sent.
+STOP_POLL_S = 0.1
+STOP_GRACE_S = 0.5
+# A worker whose parent is gone exits after this long even if it cannot finish cleanly.
+ORPHAN_EXIT_S = 3.0
+STOPPED_REASON = "no receipt before the run was stopped"
 
 
 @dataclass(frozen=True)
@@ -53,19 +79,43 @@ class WorkerProgress:
     """class slug -> (submitted, succeeded, failed) so far."""
 
 
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 _progress_queue: Any = None
+_stop: StopFlag = threading.Event()
 
 
-def init_worker_process(progress_queue: Any) -> None:
-    """Where this process's workers report progress (anything with ``put(WorkerProgress)``).
+def init_worker_process(progress_queue: Any, stop: StopFlag | None = None) -> None:
+    """Where this process's workers report progress (anything with ``put(WorkerProgress)``) and
+    the flag that tells them to stop.
 
-    The ProcessPoolExecutor initializer: a queue can only reach a pool worker this way."""
-    global _progress_queue
+    The ProcessPoolExecutor initializer: a queue or an event can only reach a pool worker this
+    way. In a process started by multiprocessing it also watches the parent."""
+    global _progress_queue, _stop
     _progress_queue = progress_queue
+    if stop is not None:
+        _stop = stop
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        # A terminal's ^C reaches the whole process group; the controller decides for its workers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    _stop.set()
+    time.sleep(ORPHAN_EXIT_S)
+    os._exit(1)
 
 
 def run_worker(job: WorkerJob) -> TransactionLog:
-    """Runs the job and writes its records to ``job.records_path``; returns its log."""
+    """Runs the job and writes its records to ``job.records_path``; returns its log. A workload
+    module that raises ends the job in :class:`WorkloadFailure`, after its records are written."""
     return asyncio.run(_Worker(job).run())
 
 
@@ -75,6 +125,7 @@ class _Worker:
         spec = job.round
         self.timeout_ns = int(spec.timeout_s * 1e9)
         self.log = TransactionLog()
+        self.writer = RecordWriter(job.records_path)
         self.tx_prefix = f"{job.run_token}.{spec.index}.{job.worker_index}."
         # Live counts per class for progress: (submitted, succeeded, failed), not trimmed ones only.
         self.progress = {share.slug: [0, 0, 0] for share in spec.cos_mix}
@@ -83,9 +134,11 @@ class _Worker:
         self.completion = asyncio.Event()
         self.completed = 0
         self.succeeded = 0
-
-    def tx_id(self, index: int) -> str:
-        return f"{self.tx_prefix}{index}"
+        self.stopped = False
+        self.cos_values = [share.cos.to_int() for share in spec.cos_mix]
+        self.with_context = True
+        # One write at a time: a periodic write and the last one must not interleave their rows.
+        self.record_lock = asyncio.Lock()
 
     def on_outcome(self, outcome: Outcome) -> None:
         index = self.outstanding.pop(outcome.tx_id, None)
@@ -111,24 +164,61 @@ class _Worker:
         if not self.outstanding:
             self.all_answered.set()
 
+    def _fail(self, stage: str, error: BaseException) -> WorkloadFailure:
+        spec = self.job.round
+        return WorkloadFailure(
+            f"workload module {spec.workload_module.name} failed in round {spec.label!r} ({stage}, worker "
+            f"{self.job.worker_index}): {type(error).__name__}: {error}", traceback.format_exc())
+
     async def run(self) -> TransactionLog:
         job, spec = self.job, self.job.round
-        workload = load_workload_module(spec.workload_module)
         connector = CONNECTORS[job.connector](job.endpoint, job.tls)
         await connector.start(self.on_outcome)
-        workload.initialize_workload_module(job.worker_index, job.worker_count, spec.index,
-                                            dict(spec.workload_arguments), connector, {})
-        progress = asyncio.create_task(self._report_progress())
+        failure: WorkloadFailure | None = None
+        workload: WorkloadModule | None = None
         try:
-            await self._send_all(workload, connector)
-            await self._await_outstanding()
+            workload = load_workload_module(spec.workload_module)
+            workload.initialize_workload_module(job.worker_index, job.worker_count, spec.index,
+                                                dict(spec.workload_arguments), connector, {})
+        except Exception as error:  # noqa: BLE001 - user code may fail in any way
+            failure = self._fail("initialize_workload_module", error)
+        progress = asyncio.create_task(self._report_progress())
+        recorder = asyncio.create_task(self._record_periodically())
+        try:
+            if workload is not None and failure is None:
+                sending = asyncio.create_task(self._send_all(workload, connector))
+                watcher = asyncio.create_task(self._watch_stop(sending))
+                try:
+                    await sending
+                except asyncio.CancelledError:
+                    if not self.stopped:
+                        raise
+                except WorkloadFailure as error:
+                    failure = error
+                finally:
+                    watcher.cancel()
+                await self._await_outstanding(STOP_GRACE_S if self.stopped or failure else None)
         finally:
             progress.cancel()
             self._report_now()
-            workload.cleanup_workload_module()
+            if workload is not None:
+                try:
+                    workload.cleanup_workload_module()
+                except Exception as error:  # noqa: BLE001 - user code may fail in any way
+                    failure = failure or self._fail("cleanup_workload_module", error)
             await connector.stop()
-        self.log.write_csv(self.job.records_path, self.job.worker_index, self.tx_id)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            await self._write_records(final=True)
+        if failure is not None:
+            raise failure
         return self.log
+
+    async def _watch_stop(self, sending: asyncio.Task[None]) -> None:
+        while not _stop.is_set():
+            await asyncio.sleep(STOP_POLL_S)
+        self.stopped = True
+        sending.cancel()
 
     def _my_count(self) -> int | None:
         total = self.job.round.tx_number
@@ -137,12 +227,13 @@ class _Worker:
         w, n = self.job.worker_index, self.job.worker_count
         return total // n + (1 if w < total % n else 0)
 
-    async def _send_all(self, workload: Any, connector: Connector) -> None:
+    async def _send_all(self, workload: WorkloadModule, connector: Connector) -> None:
         job, spec = self.job, self.job.round
         context = ControllerContext(job.worker_index, job.worker_count, spec.index, spec.tx_number,
                                     spec.tx_duration_s, spec.base_dir)
         controller = build_controller(spec.rate_type, spec.rate_opts, context)
         classes = worker_sequence([s.weight for s in spec.cos_mix], job.worker_index, job.worker_count)
+        self.with_context = wants_context(workload)
         count = self._my_count()
         duration = spec.tx_duration_s
         source = f"loadgen/worker-{job.worker_index}"
@@ -179,17 +270,25 @@ class _Worker:
                 elif since_yield >= _YIELD_EVERY:
                     await asyncio.sleep(0)
                     since_yield = 0
-                self._send(workload, connector, index, intended, spec.cos_mix[next(classes)].cos.to_int(), source,
-                           offset, context)
+                self._send(workload, connector, index, intended, next(classes), source, offset, context)
                 index += 1
                 since_yield += 1
         finally:
             controller.finish()
 
-    def _send(self, workload: Any, connector: Connector, index: int, intended: int, cos: int, source: str,
-              offset: float, context: ControllerContext) -> None:
+    def _send(self, workload: WorkloadModule, connector: Connector, index: int, intended: int, share: int,
+              source: str, offset: float, context: ControllerContext) -> None:
+        """Sends the ``index``-th transaction, of the mix's ``share``-th class."""
         spec = self.job.round
-        request = workload.submit_transaction()
+        cos = self.cos_values[share]
+        try:
+            if self.with_context:
+                request = workload.submit_transaction(TransactionContext(
+                    spec.cos_mix[share].cos.service_class, cos, self.job.worker_index, index, spec.index))
+            else:
+                request = workload.submit_transaction()  # type: ignore[call-arg]
+        except Exception as error:  # noqa: BLE001 - user code may fail in any way
+            raise self._fail("submit_transaction", error) from error
         tx_id = f"{self.tx_prefix}{index}"
         trimmed = bool(spec.trim) and (
             context.global_index(index) < spec.trim if spec.tx_number is not None else offset < spec.trim)
@@ -199,10 +298,16 @@ class _Worker:
         self.all_answered.clear()
         connector.submit(tx_id, cos, source, request)
 
-    async def _await_outstanding(self) -> None:
+    async def _await_outstanding(self, grace_s: float | None) -> None:
+        """Waits for the receipts of what was sent: up to the round's timeout, whatever is left
+        then being a timeout; or, when the round was stopped, up to ``grace_s``, whatever is
+        left then staying undecided."""
         if not self.outstanding:
             return
-        deadline = max(self.log.intended[i] for i in self.outstanding.values()) + self.timeout_ns
+        if grace_s is None:
+            deadline = max(self.log.intended[i] for i in self.outstanding.values()) + self.timeout_ns
+        else:
+            deadline = time.time_ns() + int(grace_s * 1e9)
         remaining = (deadline - time.time_ns()) / 1e9
         try:
             await asyncio.wait_for(self.all_answered.wait(), max(remaining, 0))
@@ -211,7 +316,37 @@ class _Worker:
         now = time.time_ns()
         for tx_id, index in list(self.outstanding.items()):
             del self.outstanding[tx_id]
-            self._finish(index, TIMEOUT, now, -1, (), f"no receipt within {self.job.round.timeout_s:g} s")
+            if grace_s is None:
+                self._finish(index, TIMEOUT, now, -1, (), f"no receipt within {self.job.round.timeout_s:g} s")
+            else:
+                self.log.annotate(index, STOPPED_REASON)
+
+    async def _record_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RECORD_INTERVAL_S)
+            # Shielded: cancelling the loop at the end must not cut a write in half.
+            await asyncio.shield(self._write_records(final=False))
+
+    async def _write_records(self, final: bool) -> None:
+        """Writes the transactions decided since the last write as one member of the records
+        file; at the end, the undecided ones too."""
+        async with self.record_lock:
+            await self._write_records_now(final)
+
+    async def _write_records_now(self, final: bool) -> None:
+        indices = list(self.log.take_decided())
+        if final:
+            indices += self.log.undecided()
+        if not indices:
+            return
+        for start in range(0, len(indices), RECORD_SLICE):
+            self.writer.add(self.log.lines(indices[start:start + RECORD_SLICE], self.job.worker_index, self.tx_prefix))
+            if not final:
+                await asyncio.sleep(0)
+        if final:
+            self.writer.end_member()
+        else:
+            await asyncio.to_thread(self.writer.end_member)
 
     async def _report_progress(self) -> None:
         while True:
