@@ -10,21 +10,31 @@ from typing import Any, Iterator
 
 import yaml
 
-from harness import testbed, tls
-from harness.benchmark import load_benchmark
-from harness.inventory import Inventory, load_inventory
-from harness.loadgen.engine import Engine, RoundResult
+from harness.config.benchmark import load_benchmark
+from harness.provision import testbed
+from harness.provision.inventory import Inventory, load_inventory
+from harness.run.runner import RunSettings, gather_hardware, run_benchmark
+from harness.store.summary import RoundSummary
+from harness.testing.local import scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 KV_MODULE = REPO / "workloads" / "modules" / "kv.py"
 
 
+@dataclass(frozen=True)
+class LocalTestbed:
+    inventory: Inventory
+    work_dir: Path
+    hardware: list[dict[str, Any]]
+    """The nodes' hardware records, gathered once: every run on the testbed reuses them."""
+
+
 @contextlib.contextmanager
-def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -> Iterator[tuple[Inventory, Path]]:
+def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -> Iterator[LocalTestbed]:
     """A local testbed of its own (free ports, temp files), stopped afterwards; with mutual TLS
     between all its parties when ``use_tls``."""
     with tempfile.TemporaryDirectory(prefix="vdlt-bench-") as tmp:
-        directory = testbed.scratch_local_inventory(Path(tmp) / "inventory", use_tls=use_tls)
+        directory = scratch_local_inventory(Path(tmp) / "inventory", use_tls=use_tls)
         if policy is not None:
             (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
             (directory / "group_vars").mkdir()
@@ -33,23 +43,24 @@ def local_testbed(policy: dict[str, Any] | None = None, use_tls: bool = False) -
         testbed.up(inventory)
         testbed.wait_for_selection(inventory)
         try:
-            yield inventory, Path(tmp)
+            yield LocalTestbed(inventory, Path(tmp), gather_hardware(inventory))
         finally:
             testbed.down(inventory)
 
 
-def run_rounds(inventory: Inventory, work_dir: Path, rounds: list[dict[str, Any]], workers: int = 2,
-               send_window_ms: float | None = None) -> list[RoundResult]:
-    """The rounds on the testbed; ``send_window_ms`` None keeps the harness's default."""
-    path = work_dir / f"bench-{len(list(work_dir.glob('bench-*.yaml')))}.yaml"
+def run_rounds(bed: LocalTestbed, rounds: list[dict[str, Any]], workers: int = 2,
+               send_window_ms: float | None = None) -> list[RoundSummary]:
+    """The rounds on the testbed as it is (a node the script stopped stays stopped), through the
+    harness's own run: each call is a run with its folder under the testbed's work directory.
+    ``send_window_ms`` None keeps the harness's default."""
+    path = bed.work_dir / f"bench-{len(list(bed.work_dir.glob('bench-*.yaml')))}.yaml"
     options: dict[str, Any] = {"number": workers}
     if send_window_ms is not None:
         options["sendWindowMs"] = send_window_ms
     path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": options, "rounds": rounds}}))
-    benchmark = load_benchmark(path)
-    endpoints = [n.endpoint for n in inventory.by_role("control")]
-    with Engine(benchmark, endpoints, "bench", work_dir / "records", tls=tls.controller_files(inventory)) as engine:
-        return [engine.run_round(spec) for spec in benchmark.rounds]
+    outcome = run_benchmark(load_benchmark(path), bed.inventory, hardware=bed.hardware,
+                            settings=RunSettings(results_dir=bed.work_dir / "runs", bring_up=False))
+    return outcome.summary.rounds
 
 
 @dataclass(frozen=True)
@@ -61,14 +72,14 @@ class LadderStep:
     lag_ms: dict[str, Any]
 
 
-def rate_ladder(inventory: Inventory, work_dir: Path, rates: list[float], seconds: float = 6) -> Iterator[LadderStep]:
+def rate_ladder(bed: LocalTestbed, rates: list[float], seconds: float = 6) -> Iterator[LadderStep]:
     """A warm-up, then one best-effort key-value round per fixed rate, as each one ends."""
-    run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
+    run_rounds(bed, [kv_round("warm-up", 200, 2, {"best-effort": 1})])
     for rate in rates:
-        (result,) = run_rounds(inventory, work_dir, [kv_round(f"rate-{rate:g}", rate, seconds, {"best-effort": 1})])
-        total = result.total.summary()
-        yield LadderStep(rate, total["throughput_tps"] or 0.0, total["succeeded"] / max(total["submitted"], 1),
-                         total["latency_ms"], total["lag_ms"])
+        (result,) = run_rounds(bed, [kv_round(f"rate-{rate:g}", rate, seconds, {"best-effort": 1})])
+        total = result.total
+        yield LadderStep(rate, total.throughput_tps or 0.0, total.succeeded / max(total.submitted, 1),
+                         total.latency_ms, total.lag_ms)
 
 
 def kv_round(label: str, tps: float, seconds: float, cos: dict[str, float], operation: str = "put") -> dict[str, Any]:

@@ -24,8 +24,8 @@ import time
 import psutil
 from _local import kv_round, local_testbed, run_rounds
 
-from harness import testbed
-from harness.inventory import Inventory
+from harness.provision import testbed
+from harness.provision.inventory import Inventory
 from vdlt.ledger import replay_state
 from vdlt.policy import load_policy
 
@@ -50,17 +50,18 @@ def _states_equal(inventory: Inventory) -> bool:
 def measure(limit: int, rounds: int) -> tuple[list[tuple[int, float]], float | None]:
     """(commits while away, control RSS MiB) after each round; seconds exec-0 took to catch up."""
     points = []
-    with local_testbed({"commit_backlog_limit": limit}) as (inventory, work_dir):
-        run_rounds(inventory, work_dir, [kv_round("warm-up", 500, 2, {"best-effort": 1})], send_window_ms=2)
+    with local_testbed({"commit_backlog_limit": limit}) as bed:
+        inventory = bed.inventory
+        run_rounds(bed, [kv_round("warm-up", 500, 2, {"best-effort": 1})], send_window_ms=2)
         control = _pid(inventory, "control-0")
         os.kill(_pid(inventory, "exec-0"), signal.SIGKILL)
         time.sleep(2)  # until the control node stops choosing it
         points.append((0, _rss_mib(control)))
         committed = 0
         for index in range(rounds):
-            (result,) = run_rounds(inventory, work_dir, [kv_round(f"away-{index}", RATE, SECONDS, {"best-effort": 1})],
+            (result,) = run_rounds(bed, [kv_round(f"away-{index}", RATE, SECONDS, {"best-effort": 1})],
                                    send_window_ms=2)
-            committed += result.total.summary()["succeeded"]
+            committed += result.total.succeeded
             points.append((committed, _rss_mib(control)))
             print(f"  limit {limit:>10}: {committed:>7} commits while exec-0 is away -> control node RSS "
                   f"{points[-1][1]:7.1f} MiB", flush=True)

@@ -38,22 +38,23 @@ import yaml
 
 from _local import kv_round, local_testbed, run_rounds
 
+from vdlt.cos import ServiceClass
+
 MIX = {"fast-confirmation": 1, "best-effort": 1, "scavenger": 1}
 CLASSES = list(MIX)
 
 
 def saturation(base: dict[str, Any], seconds: float, send_window_ms: float) -> float:
     best = 0.0
-    with local_testbed({**base, "scheduler": "cbwfq"}) as (inventory, work_dir):
-        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
+    with local_testbed({**base, "scheduler": "cbwfq"}) as bed:
+        run_rounds(bed, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
         # Up in steps until the testbed falls behind, so the grid never caps the figure.
         for rate in range(1000, 8001, 500):
-            (result,) = run_rounds(inventory, work_dir, [kv_round(f"sat-{rate}", rate, seconds, MIX)],
-                                   send_window_ms=send_window_ms)
-            total = result.total.summary()
-            throughput = total["throughput_tps"] or 0.0
+            (result,) = run_rounds(bed, [kv_round(f"sat-{rate}", rate, seconds, MIX)], send_window_ms=send_window_ms)
+            total = result.total
+            throughput = total.throughput_tps or 0.0
             print(f"  offered {rate:>5}/s -> confirmed {throughput:>6.0f}/s "
-                  f"({total['succeeded'] / max(total['submitted'], 1):.1%} ok)", flush=True)
+                  f"({total.succeeded / max(total.submitted, 1):.1%} ok)", flush=True)
             best = max(best, throughput)
             if throughput < 0.9 * rate:
                 break
@@ -63,29 +64,30 @@ def saturation(base: dict[str, Any], seconds: float, send_window_ms: float) -> f
 def measure(base: dict[str, Any], scheduler: str, saturated: float, seconds: float,
             send_window_ms: float) -> tuple[dict[str, dict], dict[str, float]]:
     """Per class figures, and the overload's confirmed throughput and generator lag."""
-    with local_testbed({**base, "scheduler": scheduler}) as (inventory, work_dir):
-        run_rounds(inventory, work_dir, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
-        unloaded, overload, alone = run_rounds(inventory, work_dir, [
+    with local_testbed({**base, "scheduler": scheduler}) as bed:
+        run_rounds(bed, [kv_round("warm-up", 200, 2, MIX)], send_window_ms=send_window_ms)
+        unloaded, overload, alone = run_rounds(bed, [
             kv_round("unloaded", 0.1 * saturated, seconds, MIX),
             kv_round("overload", 1.5 * saturated, seconds, MIX),
             kv_round("fast-alone", 1.5 * saturated / len(MIX), seconds, {"fast-confirmation": 1}),
         ], send_window_ms=send_window_ms)
     figures = {}
     for slug in CLASSES:
-        calm, busy = unloaded.per_class[slug].summary(), overload.per_class[slug].summary()
-        p99_calm, p99_busy = calm["latency_ms"]["p99"], busy["latency_ms"]["p99"]
+        service_class = ServiceClass.from_slug(slug)
+        calm, busy = unloaded.classes[service_class], overload.classes[service_class]
+        p99_calm, p99_busy = calm.latency_ms["p99"], busy.latency_ms["p99"]
         figures[slug] = {
             "unloaded_p99_ms": p99_calm, "overload_p99_ms": p99_busy,
             "ratio": (p99_busy / p99_calm) if p99_calm and p99_busy else None,
-            "success": busy["succeeded"] / max(busy["submitted"], 1),
-            "dropped": busy["failed_by_reason"]["dropped"],
+            "success": busy.succeeded / max(busy.submitted, 1),
+            "dropped": busy.failed_by_reason["dropped"],
         }
-    alone_p99 = alone.per_class["fast-confirmation"].summary()["latency_ms"]["p99"]
+    alone_p99 = alone.classes[ServiceClass.FAST_CONFIRMATION].latency_ms["p99"]
     calm = figures["fast-confirmation"]["unloaded_p99_ms"]
     figures["fast-confirmation"]["alone_p99_ms"] = alone_p99
     figures["fast-confirmation"]["alone_ratio"] = alone_p99 / calm if alone_p99 and calm else None
-    total = overload.total.summary()
-    return figures, {"throughput_tps": total["throughput_tps"] or 0.0, "lag_p99_ms": total["lag_ms"]["p99"] or 0.0}
+    total = overload.total
+    return figures, {"throughput_tps": total.throughput_tps or 0.0, "lag_p99_ms": total.lag_ms["p99"] or 0.0}
 
 
 def main() -> int:

@@ -24,9 +24,9 @@ import yaml
 
 from harness.export.config import InfluxConfig
 from harness.export.live import LiveExport
-from harness.export.local_servers import create_database, influxdb_v1, victoria_metrics
+from harness.testing.results_servers import create_database, influxdb_v1, victoria_metrics
 from harness.export.push import push
-from harness.testbed import free_port
+from harness.testing.local import free_port
 
 from _local import positive_int
 

@@ -19,8 +19,8 @@ GOAL = 2000.0
 def main(rates: list[float]) -> int:
     best = 0.0
     print(f"{'offered/s':>10} {'confirmed/s':>12} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'lag p99 ms':>10}")
-    with local_testbed() as (inventory, work_dir):
-        for step in rate_ladder(inventory, work_dir, rates):
+    with local_testbed() as bed:
+        for step in rate_ladder(bed, rates):
             print(f"{step.rate:>10.0f} {step.throughput:>12.0f} {step.success:>8.1%} "
                   f"{step.latency_ms['p50'] or 0:>8.1f} {step.latency_ms['p99'] or 0:>8.1f} "
                   f"{step.lag_ms['p99'] or 0:>10.1f}", flush=True)

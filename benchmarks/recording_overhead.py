@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from harness.benchmark import load_benchmark
+from harness.config.benchmark import load_benchmark
 from harness.connectors.base import CONFIRMED, Outcome, Request
 from harness.loadgen.metrics import class_stats
 from harness.loadgen.rate_control import ControllerContext

@@ -17,8 +17,8 @@ from _local import local_testbed, rate_ladder, positive_float
 
 def ladder(use_tls: bool, rates: list[float]) -> float:
     best = 0.0
-    with local_testbed(use_tls=use_tls) as (inventory, work_dir):
-        for step in rate_ladder(inventory, work_dir, rates):
+    with local_testbed(use_tls=use_tls) as bed:
+        for step in rate_ladder(bed, rates):
             print(f"{'mTLS' if use_tls else 'plaintext':>10} {step.rate:>10.0f} {step.throughput:>12.0f} "
                   f"{step.success:>8.1%} {step.latency_ms['p50'] or 0:>8.1f} {step.latency_ms['p99'] or 0:>8.1f}",
                   flush=True)

@@ -23,8 +23,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from harness import netns, testbed
-from harness.inventory import load_inventory
+from harness.testing import netns
+
+from harness.provision import testbed
+from harness.provision.inventory import load_inventory
 
 
 @dataclass
@@ -80,7 +82,7 @@ def main() -> int:
     parser.add_argument("counts", nargs="*", type=int, default=[2, 4, 8], help="host counts to measure")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per count (medians are printed)")
     args = parser.parse_args()
-    from harness import wheelhouse
+    from harness.provision import wheelhouse
 
     wheelhouse.bundle()  # built once, outside the timings
     print(f"medians of {args.repeat} run(s) per count, each on fresh hosts")

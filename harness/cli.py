@@ -1,7 +1,6 @@
 """`harness`: the command line over the controller's library."""
 from __future__ import annotations
 
-import fnmatch
 import functools
 import json
 import os
@@ -17,24 +16,26 @@ from rich.text import Text
 # state recorder's thread holds it. Read when grpc is first imported, so set before that.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from harness import __version__, interrupt, testbed
-from harness.ansible import PlaybookResult
-from harness.benchmark import load_benchmark
-from harness.console import (action_progress, action_summary, console, error_console, hardware_table, show,
-                             status_table, warn, warn_unselectable)
-from harness.errors import EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
+from harness import __version__, interrupt
+from harness.config.benchmark import load_benchmark
+from protocol.errors import EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
 from harness.export import config as influx_config
 from harness.export.push import push as push_run
-from harness.hardware import profile_record
-from harness.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
-from harness.node_watch import sample_record
-from harness.remote_exec import run_on
-from harness.report import build_report
-from harness.results import DEFAULT_RESULTS_DIR, recover
-from harness.run import (RunSettings, WorkloadError, check_benchmark, check_endpoints, results_database,
-                         run_benchmark)
-from harness.run_output import ConsoleEvents, print_failures
-from vdlt.ledger import verify_chain
+from harness.provision import testbed
+from harness.provision.ansible import PlaybookResult
+from harness.provision.hardware import hardware_records
+from harness.provision.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
+from harness.provision.remote_exec import run_on
+from harness.report.run_report import build_report
+from harness.run.recovery import open_run_folder
+from harness.run.runner import (RunSettings, WorkloadError, check_benchmark, check_endpoints, results_database,
+                                run_benchmark)
+from harness.store.folder import DEFAULT_RESULTS_DIR
+from harness.terminal.run_progress import ConsoleEvents, outcome_errors, push_lines
+from harness.terminal.tables import (action_progress, action_summary, chain_verdict, console, diagnoses, error_console,
+                                     exec_output, hardware_table, show, status_json, status_table, warn,
+                                     warn_unselectable)
+from vdlt.ledger import find_chain, verify_chain
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,33 +87,21 @@ def _act(action: str, inventory: Inventory, limit: str | None = None, max_fail: 
     return result
 
 
-@main.command()
-@inventory_option
-@limit_option
-@max_fail_option
-@_friendly_errors
-def provision(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
-    """Install the project on the nodes (a virtual environment from the controller's wheelhouse)."""
-    _act("provision", load_inventory(inventory_path), limit, max_fail)
+def _playbook_command(action: str, help_text: str) -> None:
+    """A command that runs one testbed action's playbook and shows how it went."""
+    @main.command(name=action, help=help_text)
+    @inventory_option
+    @limit_option
+    @max_fail_option
+    @_friendly_errors
+    def command(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
+        _act(action, load_inventory(inventory_path), limit, max_fail)
 
 
-@main.command()
-@inventory_option
-@limit_option
-@max_fail_option
-@_friendly_errors
-def deploy(inventory_path: Path, limit: str | None, max_fail: int | None) -> None:
-    """Provision and configure the nodes without starting them."""
-    _act("deploy", load_inventory(inventory_path), limit, max_fail)
-
-
-@main.command()
-@inventory_option
-@limit_option
-@_friendly_errors
-def teardown(inventory_path: Path, limit: str | None) -> None:
-    """Stop the agents and remove everything the harness installed or wrote on the nodes."""
-    _act("teardown", load_inventory(inventory_path), limit)
+_playbook_command("provision", "Install the project on the nodes (a virtual environment from the controller's "
+                               "wheelhouse).")
+_playbook_command("deploy", "Provision and configure the nodes without starting them.")
+_playbook_command("teardown", "Stop the agents and remove everything the harness installed or wrote on the nodes.")
 
 
 @main.command()
@@ -164,9 +153,7 @@ def facts(inventory_path: Path, limit: str | None, as_json: bool) -> None:
     """Gather each node's hardware facts and print its hardware profile record."""
     inventory = load_inventory(inventory_path)
     result = testbed.act("facts", inventory, limit) if as_json else _act("facts", inventory, limit)
-    labels = {n.name: n.hardware_profile for n in inventory.nodes}
-    records = [profile_record(host, labels.get(host, "unknown"), host_facts)
-               for host, host_facts in sorted(result.facts.items())]
+    records = hardware_records(result.facts, {n.name: n.hardware_profile for n in inventory.nodes})
     if as_json:
         click.echo(json.dumps(records, indent=2))
     else:
@@ -184,13 +171,8 @@ def exec_command(inventory_path: Path, limit: str | None, command: tuple[str, ..
     As with ssh, the words are joined by spaces and the node's shell reads them:
     `harness exec -- 'echo "a b" | wc -w'` runs a pipeline there."""
     inventory = load_inventory(inventory_path)
-    nodes = [n for n in inventory.nodes if limit is None or fnmatch.fnmatch(n.name, limit) or n.role == limit]
-    results = run_on(nodes, " ".join(command))
-    for result in results:
-        code = "unreachable" if result.exit_code is None else f"exit {result.exit_code}"
-        console.print(f"[bold]{result.node}[/bold] ({code})", highlight=False)
-        for line in (result.stdout + result.stderr).rstrip().splitlines():
-            console.print(f"  {line}", highlight=False, markup=False)
+    results = run_on(inventory.matching(limit), " ".join(command))
+    exec_output(console, results)
     if any(r.exit_code != 0 for r in results):
         sys.exit(EXIT_FAILURE)
 
@@ -207,17 +189,11 @@ def status(inventory_path: Path, wide: bool, as_json: bool) -> None:
     out = error_console if as_json else console
     show(out, lambda width: status_table(health, width), wide)
     warn_unselectable(health)
-    not_serving = {h.node.name: h.detail for h in health if not h.serving}
-    reasons = testbed.diagnose(inventory, list(not_serving)) if not_serving else {}
-    for name, reason in reasons.items():
-        out.print(f"{name}: {reason}", highlight=False, markup=False, soft_wrap=True)
-        out.print(f"  the controller got: {not_serving[name]}", highlight=False, markup=False, soft_wrap=True)
+    not_serving = [h.node.name for h in health if not h.serving]
+    reasons = testbed.diagnose(inventory, not_serving)
+    diagnoses(out, health, reasons)
     if as_json:
-        click.echo(json.dumps([{
-            "node": h.node.name, "role": h.node.role, "hardware_profile": h.node.hardware_profile,
-            "endpoint": h.node.endpoint, "serving": h.serving, "health": h.detail,
-            "diagnosis": reasons.get(h.node.name), "state": sample_record(h.state) if h.state is not None else None,
-        } for h in health], indent=2))
+        click.echo(status_json(health, reasons))
     if not_serving:
         sys.exit(EXIT_NOT_SERVING)
 
@@ -258,27 +234,9 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
                            sample_interval_s=sample_interval)
     outcome = run_benchmark(benchmark, inventory, list(endpoints), settings, ConsoleEvents(out, wide))
     if as_json:
-        click.echo(json.dumps(outcome.summary, indent=2))
-    if outcome.nothing_confirmed:
-        error_console.print(Text("error: no transaction was confirmed", style="red"))
-        print_failures(error_console, outcome.summary)
-    elif outcome.export_pending and not results_optional:
-        error_console.print(Text(f"error: {outcome.export_pending} points are not in the results database",
-                                 style="red"))
-    elif outcome.missed_slos:
-        error_console.print(Text(f"error: {len(outcome.missed_slos)} service-level objective(s) missed", style="red"))
+        click.echo(json.dumps(outcome.summary.to_json(), indent=2))
+    outcome_errors(error_console, outcome)
     sys.exit(outcome.exit_code)
-
-
-def _run_folder(run_dir: Path) -> dict[str, Any]:
-    """A run folder's summary, made whole first when its harness died mid-run."""
-    if not (run_dir / "summary.json").is_file():
-        raise ConfigError(run_dir, "", "no summary.json: not a run folder")
-    summary = recover(run_dir)
-    if summary["status"] in ("running", "incomplete", "interrupted", "failed"):
-        warn(f"{run_dir}: the run is {summary['status']}" + (f" ({summary['stopped_by']})" if summary.get("stopped_by")
-                                                             else ""))
-    return summary
 
 
 @main.command()
@@ -286,9 +244,9 @@ def _run_folder(run_dir: Path) -> dict[str, Any]:
 @_friendly_errors
 def report(run_dir: Path) -> None:
     """Rebuild a run's report.html and rounds.csv from its folder alone."""
-    _run_folder(run_dir)
-    path = build_report(run_dir)
-    console.print(f"wrote {path} and {run_dir / 'rounds.csv'}")
+    folder = open_run_folder(run_dir, warn)
+    path = build_report(folder)
+    console.print(f"wrote {path} and {folder.rounds_csv_path}")
 
 
 @main.group()
@@ -314,14 +272,9 @@ def results_push(run_dirs: tuple[Path, ...], config_file: Path | None, url: str 
                                                  "protocol": protocol})
     failed = False
     for run_dir in run_dirs:
-        _run_folder(run_dir)
-        tally = push_run(run_dir, config)
-        for measurement, produced in sorted(tally.produced.items()):
-            console.print(f"{run_dir.name}: {measurement}: {produced} produced, "
-                          f"{tally.acknowledged[measurement]} acknowledged, {tally.spooled[measurement]} spooled "
-                          f"({tally.protocol})", highlight=False)
-        for error in tally.errors[:3]:
-            error_console.print(Text(f"error: {error}", style="red"), soft_wrap=True)
+        folder = open_run_folder(run_dir, warn)
+        tally = push_run(folder, config)
+        push_lines(console, error_console, folder, tally)
         failed = failed or bool(tally.errors)
     if failed:
         sys.exit(EXIT_FAILURE)
@@ -337,14 +290,8 @@ def ledger() -> None:
 @_friendly_errors
 def ledger_verify(path: Path) -> None:
     """Check a node's chain (its data directory, ledger directory or blocks.jsonl)."""
-    candidates = [path / "ledger" / "blocks.jsonl", path / "blocks.jsonl", path]
-    target = next(p for p in candidates if p.is_file() or p == path)
-    if not target.is_file():
+    target = find_chain(path)
+    if target is None:
         raise ConfigError(path, "", "no blocks.jsonl here")
-    verdict = verify_chain(target)
-    if verdict.ok:
-        console.print(f"{target}: {verdict.blocks} block(s), chain intact")
-        return
-    console.print(f"[red]{target}: block {verdict.first_bad_height} is bad: {verdict.problem}[/red] "
-                  f"({verdict.blocks} good block(s) before it)")
-    sys.exit(EXIT_FAILURE)
+    if not chain_verdict(console, target, verify_chain(target)):
+        sys.exit(EXIT_FAILURE)

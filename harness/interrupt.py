@@ -19,7 +19,7 @@ import signal
 from types import FrameType
 from typing import Iterator
 
-from harness.errors import signal_exit_code
+from protocol.errors import signal_exit_code
 
 
 class Interrupted(BaseException):

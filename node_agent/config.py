@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
+from protocol.tls_files import TlsFiles
 from vdlt.peers import ExecutionPeer
-from vdlt.tls_files import TlsFiles
 
 ROLES = ("control", "execution", "client")
 

@@ -63,7 +63,7 @@ def is_serving(config: NodeConfig, timeout_s: float = 1.0) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from vdlt.tls import channel
+    from protocol.tls import channel
 
     try:
         with channel(local_target(config), config.tls, certificate_host(config) if config.tls else None) as grpc_channel:

@@ -10,16 +10,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from node_agent.config import NodeConfig
-from node_agent.proto import node_agent_pb2_grpc
 from node_agent.service import ExecutionViews, NodeAgentService
 from node_agent.state import StateSampler
-from node_agent.proto import node_agent_pb2
+from protocol import ledger_pb2_grpc, node_agent_pb2_grpc
+from protocol.tls import add_port
 from vdlt.control import ControlService
 from vdlt.execution import ExecutionService, FaultMode
 from vdlt.ledger import BlockLog, LedgerError
 from vdlt.policy import load_policy
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
-from vdlt.tls import add_port
 
 log = logging.getLogger("node_agent")
 
@@ -58,14 +56,8 @@ async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None
         if fault.active:
             log.warning("node %s runs FAULTY: %s", config.node_id, fault)
 
-        def on_trust(report: ledger_pb2.TrustReport) -> None:
-            sampler.update_trust(node_agent_pb2.TrustState(
-                score=report.score, success_evidence=report.success_evidence,
-                failure_evidence=report.failure_evidence, agreements=report.agreements,
-                dissents=report.dissents, timeouts=report.timeouts))
-
         ledger_pb2_grpc.add_ExecutionServicer_to_server(
-            ExecutionService(config.node_id, block_log, fault, on_trust), server)
+            ExecutionService(config.node_id, block_log, fault, sampler.update_trust), server)
         closers.append(_async(block_log.close))
 
     node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler, execution_views), server)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from node_agent.proto import node_agent_pb2 as pb
-from node_agent.proto import node_agent_pb2_grpc
 from node_agent.state import StateSampler
+from protocol import node_agent_pb2 as pb
+from protocol import node_agent_pb2_grpc
 
 MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 60_000

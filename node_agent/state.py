@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from node_agent.proto import node_agent_pb2 as pb
+from protocol import node_agent_pb2 as pb
+from protocol.ledger_pb2 import TrustReport
 
 _ROLE = {
     "control": pb.NODE_ROLE_CONTROL,
@@ -23,7 +24,7 @@ _IGNORED_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs",
 def code_digest() -> str:
     """SHA-256 over the agent's and the ledger's source files: a changed binary shows here."""
     digest = hashlib.sha256()
-    for package in ("node_agent", "vdlt"):
+    for package in ("node_agent", "vdlt", "protocol"):
         root = Path(__import__(package).__file__).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root.parent)).encode())
@@ -46,7 +47,7 @@ class StateSampler:
         self.interval_s = interval_s
         self.started = time.monotonic()
         self.code_digest = code_digest()
-        self.trust = pb.TrustState(score=0.5, code_digest=self.code_digest)
+        self.trust = TrustReport(score=0.5)
         self._sequence = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,10 +94,9 @@ class StateSampler:
             self._disks = disk_states
             self._disk_prev = (now, disks)
 
-    def update_trust(self, reported: pb.TrustState) -> None:
-        """The control plane's reputation of this node; the integrity evidence stays the agent's own."""
+    def update_trust(self, reported: TrustReport) -> None:
+        """The control plane's reputation of this node, as its control node last sent it."""
         with self._lock:
-            reported.code_digest = self.code_digest
             self.trust = reported
 
     def snapshot(self) -> pb.NodeState:
@@ -106,12 +106,11 @@ class StateSampler:
             disks = list(self._disks)
             self._sequence += 1
             sequence = self._sequence
-            trust = pb.TrustState()
-            trust.CopyFrom(self.trust)
-        trust.uptime_seconds = time.monotonic() - self.started
+            trust = self.trust
         state = pb.NodeState(
             node_id=self.node_id, role=self.role, hardware_profile=self.hardware_profile,
-            sequence=sequence, trust=trust,
+            sequence=sequence, trust=trust, code_digest=self.code_digest,
+            uptime_seconds=time.monotonic() - self.started,
         )
         state.timestamp.GetCurrentTime()
         load1, load5, load15 = os.getloadavg()

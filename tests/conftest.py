@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -11,8 +12,10 @@ import psutil
 import pytest
 import yaml
 
-from harness.export import local_servers
-from harness.testbed import free_port, scratch_local_inventory
+from harness.testing import results_servers as local_servers
+from harness.store.folder import RunFolder
+from harness.store.summary import ClassFigures, RoundSummary
+from harness.testing.local import free_port, scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,12 +55,12 @@ def agent(command: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 
 def health(endpoint: str, tls_files: object = None) -> object:
-    """The health status a caller with ``tls_files`` (vdlt.tls.TlsFiles) gets, or the gRPC status
+    """The health status a caller with ``tls_files`` (protocol.tls_files.TlsFiles) gets, or the gRPC status
     code it is refused with."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from vdlt.tls import channel
+    from protocol.tls import channel
 
     try:
         with channel(endpoint, tls_files) as grpc_channel:  # type: ignore[arg-type]
@@ -70,7 +73,7 @@ def execution_views(control: str) -> list:
     """The control node's own report of each execution node: can it choose it now, and why not."""
     import grpc
 
-    from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+    from protocol import node_agent_pb2, node_agent_pb2_grpc
 
     with grpc.insecure_channel(control) as channel:
         return list(node_agent_pb2_grpc.NodeAgentStub(channel).GetState(node_agent_pb2.GetStateRequest(),
@@ -150,19 +153,37 @@ def sink_factory(tmp_path: Path) -> Iterator[object]:
         process.wait(timeout=10)
 
 
+@dataclass(frozen=True)
+class RoundRun:
+    """One round as a run through the harness's run library left it in its run folder."""
+
+    summary: RoundSummary
+    folder: RunFolder
+
+    @property
+    def total(self) -> ClassFigures:
+        return self.summary.total
+
+    @property
+    def records(self) -> list[Path]:
+        return [self.folder.path / relative for relative in self.summary.records]
+
+
 def run_benchmark(tmp_path: Path, endpoint: str, rounds: list[dict], workers: int = 1,
-                  tls_files: object = None, **worker_options: object) -> list:
-    """Runs rounds through the real engine against ``endpoint``; returns the RoundResults.
-    ``worker_options`` go into ``test.workers`` beside the number (``sendWindowMs=0``)."""
-    from harness.benchmark import load_benchmark
-    from harness.loadgen.engine import Engine
+                  tls_files: object = None, **worker_options: object) -> list[RoundRun]:
+    """Runs rounds against ``endpoint`` through the run library, as `harness run --endpoint`
+    does; returns them as their run folder holds them. ``worker_options`` go into
+    ``test.workers`` beside the number (``sendWindowMs=0``)."""
+    from harness.config.benchmark import load_benchmark
+    from harness.run.runner import RunSettings
+    from harness.run.runner import run_benchmark as run
 
     path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump({"test": {"name": "t", "workers": {"number": workers, **worker_options},
                                              "rounds": rounds}}))
-    benchmark = load_benchmark(path)
-    with Engine(benchmark, [endpoint], "test", tmp_path / "records", tls=tls_files) as engine:  # type: ignore[arg-type]
-        return [engine.run_round(spec) for spec in benchmark.rounds]
+    outcome = run(load_benchmark(path), None, [endpoint], RunSettings(results_dir=tmp_path / "runs"),
+                  tls=tls_files)  # type: ignore[arg-type]
+    return [RoundRun(summary, outcome.folder) for summary in outcome.summary.rounds]
 
 
 def _results_server(start, directory: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]

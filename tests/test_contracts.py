@@ -8,9 +8,9 @@ from typing import Any
 import grpc
 import pytest
 
+from protocol import ledger_pb2, ledger_pb2_grpc
 from vdlt.contracts import REGISTRY, ContractError, ContractState
 from vdlt.ledger import iter_blocks
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
 
 class Chain:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from protocol import ledger_pb2, ledger_pb2_grpc
 from vdlt.cos import CosByte, ServiceClass
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
 TABLE_II = {
     0b111: "fast-confirmation",

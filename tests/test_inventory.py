@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.inventory import load_inventory
+from harness.provision.inventory import load_inventory
 
 
 def test_templates_render_as_a_play_renders_them_and_paths_are_absolute(tmp_path: Path, monkeypatch) -> None:

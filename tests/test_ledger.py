@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 
+from protocol import ledger_pb2, ledger_pb2_grpc
 from tests.conftest import agent, free_port, node_config
 from vdlt.ledger import BlockLog, BlockTransaction, verify_chain
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
 
 def tx(i: int, writes: dict) -> BlockTransaction:

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from hdrh.histogram import HdrHistogram
 
-from harness.export import local_servers
-from harness.node_watch import read_samples
-from harness.testbed import scratch_local_inventory
+from harness.testing import results_servers as local_servers
+from harness.store.samples import read_samples
+from harness.testing.local import scratch_local_inventory
 from tests.conftest import REPO, harness
 from tests.test_results_push import COUNTED, counts_v1, counts_vm, influxql
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO, harness, free_port
+from tests.conftest import REPO, free_port, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
 

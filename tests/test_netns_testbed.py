@@ -17,7 +17,8 @@ import psutil
 import pytest
 import yaml
 
-from harness import netns, wheelhouse
+from harness.provision import wheelhouse
+from harness.testing import netns
 from tests.conftest import REPO, harness, health
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(netns.SSHD).exists(),
@@ -113,7 +114,7 @@ def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_pa
     result = harness("run", str(benchmark), "-i", inv(testbed), "--results-dir", str(tmp_path / "results"))
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
-    from harness.records import round_records
+    from harness.store.records import round_records
 
     records = round_records(run_dir, 0)
     assert len(records) == 200 and {r.status for r in records} == {"confirmed"}
@@ -131,10 +132,10 @@ def test_load_workers_run_on_the_client_host(testbed: netns.NetnsTestbed, tmp_pa
 
 
 def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
-    from harness.benchmark import load_benchmark
-    from harness.inventory import load_inventory
+    from harness.config.benchmark import load_benchmark
     from harness.loadgen.engine import Engine
     from harness.loadgen.remote import RemoteWorkers
+    from harness.provision.inventory import load_inventory
 
     benchmark = load_benchmark(remote_benchmark(tmp_path, "txDuration: 3"))
     inventory = load_inventory(testbed.inventory)
@@ -144,7 +145,7 @@ def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.Netn
                 RemoteWorkers(inventory.by_role("client"))) as engine:
         result = engine.run_round(benchmark.rounds[0],
                                   lambda _, counts: seen.append(sum(c[0] for c in counts.values())))
-    submitted = result.total.summary()["submitted"]
+    submitted = result.total.figures().submitted
     assert submitted >= 250
     # Counts from the client host arrived while the round was still sending, and only grew.
     assert any(0 < count < submitted for count in seen), seen
@@ -263,8 +264,8 @@ def test_a_tls_testbed_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: P
     import grpc
     from grpc_health.v1 import health_pb2
 
-    from harness import tls
-    from harness.inventory import load_inventory
+    from harness.provision import tls
+    from harness.provision.inventory import load_inventory
 
     hosts = testbed.inventory / "hosts.yml"
     original = hosts.read_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from protocol import node_agent_pb2, node_agent_pb2_grpc
 from tests.conftest import agent, free_port, health, node_config, processes_mentioning
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -36,7 +36,7 @@ def test_state_matches_this_machine(tmp_path: Path) -> None:
     data = [m for m in state.storage.mounts if m.mountpoint == state.storage.data_mount]
     assert data and data[0].total_bytes > 0 and data[0].free_bytes > 0
     assert state.trust.score == 0.5  # no evidence yet: the prior
-    assert len(state.trust.code_digest) == 64
+    assert len(state.code_digest) == 64
     assert not processes_mentioning(str(tmp_path))
 
 

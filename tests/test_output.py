@@ -10,10 +10,11 @@ import pytest
 import yaml
 from rich.console import Console
 
-from harness.console import round_table, show, status_table
-from harness.inventory import Node
-from harness.testbed import NodeHealth
-from node_agent.proto import node_agent_pb2 as pb
+from harness.provision.inventory import Node
+from harness.provision.testbed import NodeHealth
+from harness.store.summary import RoundSummary
+from harness.terminal.tables import round_table, show, status_table
+from protocol import node_agent_pb2 as pb
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -28,9 +29,11 @@ def figures(p50: float, p99: float) -> dict:
             "lag_ms": {"p50": 0.1, "p99": 0.9, "max": 2.0}}
 
 
-ROUND = {"index": 0, "label": "put-mixed", "partial": False,
-         "classes": {"computation-intensive": figures(3.14159, 271.8281), "scavenger": figures(12.5, 1234.5678)},
-         "total": figures(3.5, 1234.5678)}
+ROUND = RoundSummary.from_json({
+    "index": 0, "label": "put-mixed", "rate_control": {"type": "fixed-rate", "opts": {"tps": 4115}},
+    "started_at": "2026-12-01T00:00:00.000+00:00", "duration_s": 30.0,
+    "classes": {"computation-intensive": figures(3.14159, 271.8281), "scavenger": figures(12.5, 1234.5678)},
+    "total": figures(3.5, 1234.5678)})
 
 
 def rendered(width: int, build, wide: bool = False) -> str:  # type: ignore[no-untyped-def]
@@ -71,7 +74,7 @@ def node_health(name: str, role: str, serving: bool) -> NodeHealth:
     state.cpu.logical_count, state.cpu.physical_count = 4, 4
     state.cpu.utilization_percent, state.cpu.load_average_1m = 87.4, 3.21
     state.memory.used_percent = 41.6
-    state.trust.score, state.trust.uptime_seconds = 0.973, 86400
+    state.trust.score, state.uptime_seconds = 0.973, 86400
     state.storage.data_mount = "/"
     state.storage.mounts.add(mountpoint="/", free_bytes=12 * 2**30)
     return NodeHealth(node, True, "serving", state)

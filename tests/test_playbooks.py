@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.inventory import load_inventory
+from harness.provision.inventory import load_inventory
 from tests.conftest import REPO
 
 

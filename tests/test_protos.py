@@ -8,8 +8,8 @@ from pathlib import Path
 from tests.conftest import REPO
 
 GENERATED = [
-    "node_agent/proto/node_agent_pb2.py", "node_agent/proto/node_agent_pb2.pyi", "node_agent/proto/node_agent_pb2_grpc.py",
-    "vdlt/proto/ledger_pb2.py", "vdlt/proto/ledger_pb2.pyi", "vdlt/proto/ledger_pb2_grpc.py",
+    "protocol/node_agent_pb2.py", "protocol/node_agent_pb2.pyi", "protocol/node_agent_pb2_grpc.py",
+    "protocol/ledger_pb2.py", "protocol/ledger_pb2.pyi", "protocol/ledger_pb2_grpc.py",
 ]
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import grpc
 import yaml
 
-from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from protocol import ledger_pb2, ledger_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
 from tests.conftest import agent, execution_views, free_port, harness, node_config, wait_for_selection
 from vdlt.ledger import canonical_json, replay_state, verify_chain
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
 
 FAST = 0b111_00000
 BEST_EFFORT = 0b001_00000
@@ -78,12 +77,16 @@ def settled_states(inventory: Path, names: tuple[str, ...], keys: int) -> dict[s
         time.sleep(0.2)
 
 
-def trust_of(endpoint: str) -> node_agent_pb2.TrustState:
+def state_of(endpoint: str) -> node_agent_pb2.NodeState:
     with grpc.insecure_channel(endpoint) as channel:
-        return node_agent_pb2_grpc.NodeAgentStub(channel).GetState(node_agent_pb2.GetStateRequest(), timeout=5).trust
+        return node_agent_pb2_grpc.NodeAgentStub(channel).GetState(node_agent_pb2.GetStateRequest(), timeout=5)
 
 
-def evidence(trust: node_agent_pb2.TrustState) -> int:
+def trust_of(endpoint: str) -> ledger_pb2.TrustReport:
+    return state_of(endpoint).trust
+
+
+def evidence(trust: ledger_pb2.TrustReport) -> int:
     return trust.agreements + trust.dissents + trust.timeouts
 
 
@@ -117,7 +120,7 @@ def test_faulty_node_loses_trust_and_stops_being_chosen(local_inventory: Path, t
     assert all("exec-1" not in r.execution_nodes for r in receipts[100:])
     assert honest.agreements >= 90 and honest.score > 0.9
     # Its own agent reports what the control plane thinks of it; the code is the same.
-    assert faulty.code_digest == honest.code_digest
+    assert state_of(nodes["exec-1"]).code_digest == state_of(nodes["exec-0"]).code_digest
 
 
 def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory: Path, tmp_path: Path) -> None:

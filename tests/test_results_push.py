@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.export import local_servers
+from harness.testing import results_servers as local_servers
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -201,10 +201,10 @@ def test_results_db_script_serves_a_database_and_says_what_to_export(tmp_path: P
     import sys
     import urllib.request
 
-    from harness.testbed import free_port
+    from harness.testing.local import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "harness.export.local_servers", "influxdb", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "harness.testing.results_servers", "influxdb", "--port", str(port),
                                "--data", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         lines = [server.stdout.readline() for _ in range(3)]

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.loadgen.metrics import ClassStats, add_histogram, class_stats, new_histogram, total_of
-from harness.records import round_records
+from harness.store.records import round_records
 from tests.conftest import REPO, harness
 
 CLASSES = ("fast-confirmation", "best-effort", "scavenger")
@@ -62,31 +62,31 @@ def test_merged_statistics_are_those_of_the_union(records: list[tuple], workers:
     rnd.shuffle(parts)
     union = class_stats(rows, CLASSES)
     per_class = merged(parts, CLASSES)
-    assert {slug: s.summary() for slug, s in per_class.items()} == {slug: s.summary() for slug, s in union.items()}
+    assert {slug: s.figures() for slug, s in per_class.items()} == {slug: s.figures() for slug, s in union.items()}
 
     # The round's total merges the classes: the same as one class holding every transaction.
     total = total_of(per_class.values())
     everything = class_stats([("all", *row[1:]) for row in rows])["all"]
-    assert total.summary() == everything.summary()
+    assert total.figures() == everything.figures()
 
     # And the figures are the transactions' own, within HDR's three significant digits.
     latencies = [(row[3] - row[1]) / 1e6 for row in rows if row[4] == "confirmed"]
-    figures = total.summary()
+    figures = total.figures()
     if latencies:
-        assert abs(figures["latency_ms"]["min"] - max(min(latencies), 0.001)) <= 0.001 * max(latencies) + 0.001
-        assert figures["latency_ms"]["min"] > 0
-        assert abs(figures["latency_ms"]["max"] - max(latencies)) <= 0.001 * max(latencies) + 0.001
-        assert abs(figures["latency_ms"]["mean"] - sum(latencies) / len(latencies)) <= 0.001 * max(latencies) + 0.001
+        assert abs(figures.latency_ms["min"] - max(min(latencies), 0.001)) <= 0.001 * max(latencies) + 0.001
+        assert figures.latency_ms["min"] > 0
+        assert abs(figures.latency_ms["max"] - max(latencies)) <= 0.001 * max(latencies) + 0.001
+        assert abs(figures.latency_ms["mean"] - sum(latencies) / len(latencies)) <= 0.001 * max(latencies) + 0.001
     else:
-        assert figures["latency_ms"]["min"] is None
+        assert figures.latency_ms["min"] is None
     confirmed = [row for row in rows if row[4] == "confirmed"]
     if confirmed:
         span = (max(row[3] for row in confirmed) - min(row[1] for row in rows)) / 1e9
         if span > 0:
-            assert figures["throughput_tps"] == len(confirmed) / span
+            assert figures.throughput_tps == len(confirmed) / span
     failed = [row for row in rows if row[4] not in ("confirmed", "")]
     assert sum(count for _, _, count in total.reasons.values()) == len(failed)
-    assert figures["undecided"] == sum(1 for row in rows if row[4] == "")
+    assert figures.undecided == sum(1 for row in rows if row[4] == "")
 
 
 @settings(max_examples=60, deadline=None)

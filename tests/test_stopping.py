@@ -19,8 +19,8 @@ import psutil
 import pytest
 import yaml
 
-from harness.export import local_servers
-from harness.records import RecordWriter, iter_rows, round_files, round_records
+from harness.testing import results_servers as local_servers
+from harness.store.records import RecordWriter, iter_rows, round_files, round_records
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -227,7 +227,7 @@ def test_a_remote_worker_stops_on_sigterm_and_writes_its_records(tmp_path: Path,
     import dataclasses
     import pickle
 
-    from harness.benchmark import load_benchmark
+    from harness.config.benchmark import load_benchmark
     from harness.loadgen.worker import WorkerJob
 
     spec = load_benchmark(bench(tmp_path, [kv_round("long", 60)])).rounds[0]

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from harness import netns
+from harness.testing import netns
 from tests.conftest import harness
 
 pytestmark = pytest.mark.skipif(

@@ -11,15 +11,16 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2
 
-from harness import testbed, tls
-from harness.errors import HarnessError
-from harness.inventory import load_inventory
+from protocol.errors import HarnessError
+from harness.provision import testbed, tls
+from harness.provision.inventory import load_inventory
+from harness.testing.local import scratch_local_inventory
+from protocol.tls import TlsFiles
 from tests.conftest import harness, health, node_config, run_benchmark
-from vdlt.tls import TlsFiles
 
 
 def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: Path, tmp_path: Path) -> None:
-    testbed.scratch_local_inventory(local_inventory, use_tls=True)
+    scratch_local_inventory(local_inventory, use_tls=True)
     # Given by a relative path, the inventory's TLS files are found by Ansible too.
     up = harness("up", "-i", local_inventory.name, cwd=local_inventory.parent)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -35,9 +36,9 @@ def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: 
         "workload": {"module": str(Path(__file__).parent.parent / "workloads" / "modules" / "kv.py")},
         "cos": {"fast-confirmation": 1},
     }], tls_files=controller)
-    assert result.total.summary()["succeeded"] == 100
+    assert result.total.succeeded == 100
     # A plaintext caller, and a caller whose certificate another CA signed, get nothing.
-    stranger_inventory = testbed.scratch_local_inventory(tmp_path / "stranger", use_tls=True)
+    stranger_inventory = scratch_local_inventory(tmp_path / "stranger", use_tls=True)
     tls.ensure(load_inventory(stranger_inventory))
     stranger = tls.directory(load_inventory(stranger_inventory))
     for node in inventory.nodes:
@@ -53,7 +54,7 @@ def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: 
 
 
 def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory", use_tls=True)
+    directory = scratch_local_inventory(tmp_path / "inventory", use_tls=True)
     folder = tls.ensure(load_inventory(directory))
     before = {p.name: p.read_bytes() for p in folder.rglob("*.pem")}
     assert (folder / "ca.key").stat().st_mode & 0o777 == 0o600
@@ -69,7 +70,7 @@ def test_certificates_are_kept_until_a_node_moves(tmp_path: Path) -> None:
 
 
 def test_status_before_the_tls_material_exists_says_what_to_do(tmp_path: Path) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory", use_tls=True)
+    directory = scratch_local_inventory(tmp_path / "inventory", use_tls=True)
     status = harness("status", "-i", str(directory))
     assert status.returncode != 0
     assert (f"{directory / 'hosts.yml'}: vdlt_tls is on, but the controller's TLS files are missing "
@@ -78,7 +79,7 @@ def test_status_before_the_tls_material_exists_says_what_to_do(tmp_path: Path) -
 
 
 def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    directory = scratch_local_inventory(tmp_path / "inventory")
     hosts = directory / "hosts.yml"
     doc = yaml.safe_load(hosts.read_text())
     doc["all"]["children"]["execution"]["hosts"]["exec-0"]["vdlt_tls"] = True
@@ -90,7 +91,7 @@ def test_tls_on_for_some_nodes_only_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("value", "on"), [("false", False), ("no", False), ("yes", True), ("True", True)])
 def test_vdlt_tls_as_a_string_reads_as_ansible_reads_it(tmp_path: Path, value: str, on: bool) -> None:
-    directory = testbed.scratch_local_inventory(tmp_path / "inventory")
+    directory = scratch_local_inventory(tmp_path / "inventory")
     hosts = directory / "hosts.yml"
     doc = yaml.safe_load(hosts.read_text())
     doc["all"]["vars"]["vdlt_tls"] = value
@@ -113,7 +114,7 @@ def test_a_node_config_naming_a_missing_key_file_is_refused(tmp_path: Path) -> N
 def test_an_ipv6_testbed_with_tls(local_inventory: Path, tmp_path: Path) -> None:
     """Nodes at an IPv6 address (here ::1): endpoints in brackets everywhere, certificates naming
     the address, transactions confirmed."""
-    testbed.scratch_local_inventory(local_inventory, use_tls=True)
+    scratch_local_inventory(local_inventory, use_tls=True)
     hosts = local_inventory / "hosts.yml"
     inventory_yaml = yaml.safe_load(hosts.read_text())
     inventory_yaml["all"]["vars"]["agent_address"] = "::1"
@@ -128,4 +129,4 @@ def test_an_ipv6_testbed_with_tls(local_inventory: Path, tmp_path: Path) -> None
         "workload": {"module": str(Path(__file__).parent.parent / "workloads" / "modules" / "kv.py")},
         "cos": {"best-effort": 1},
     }], tls_files=tls.controller_files(inventory))
-    assert result.total.summary()["succeeded"] == 50
+    assert result.total.succeeded == 50

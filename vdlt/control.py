@@ -4,11 +4,8 @@
 2. The transaction waits in the scheduler (CBWFQ or FIFO); a full queue drops it.
 3. At most ``max_in_flight`` transactions are being executed at once; each is sent to the
    replicas :mod:`vdlt.selection` chooses for its class.
-4. The replicas' digests are compared. A quorum that agrees confirms the result; when the
-   replicas split so that no quorum is possible any more, one more eligible node is asked.
-   Agreement earns trust; a different digest over the *same* versioned reads is dissent and
-   costs trust; no answer in time counts as unavailability. A split explained by different
-   read versions (a replica had not applied the latest commit yet) blames nobody.
+4. The replicas' answers must agree (:mod:`vdlt.agreement`: the quorum, and the trust each
+   answer earns or costs its node).
 5. The agreed result is checked against what was committed since (a read of an older version
    than the latest commit of that key is a read conflict, as in Fabric's MVCC validation),
    given the next sequence number and sent to every execution node, which apply commits in
@@ -25,17 +22,16 @@ from typing import AsyncIterator
 
 import grpc
 
-from node_agent.proto import node_agent_pb2
+from protocol import ledger_pb2, ledger_pb2_grpc, node_agent_pb2
+from protocol.tls import TlsFiles
+from vdlt.agreement import Agreement
 from vdlt.classify import Classification, classify
-from vdlt.cos import ServiceClass
 from vdlt.execution_link import ExecutionLink, ExecutionOutcome
 from vdlt.peers import ExecutionPeer
-from vdlt.policy import ClassPolicy, Policy
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+from vdlt.policy import Policy
 from vdlt.scheduler import AsyncScheduler, QueueFull
 from vdlt.selection import Selector
 from vdlt.state_watch import StateWatcher
-from vdlt.tls import TlsFiles
 from vdlt.trust import TrustBook
 
 log = logging.getLogger(__name__)
@@ -97,6 +93,8 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
                                  outstanding=lambda n: self.links[n].outstanding,
                                  latency_s=self.latency_ewma_s.get,
                                  catching_up=lambda n: self.links[n].catching_up)
+        self.agreement = Agreement(self.links, self.selector, self.node_trust, execution_timeout_s,
+                                   self._observe_latency)
         self.versions: dict[str, int] = {}
         data_dir.mkdir(parents=True, exist_ok=True)
         self.sequence = _Sequence(data_dir / "control-sequence")
@@ -114,7 +112,7 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         for node_id, view in self.watcher.views.items():
             reason = self.selector.unavailable(view)
             views.append(node_agent_pb2.ExecutionNodeView(
-                node_id=node_id, selectable=not reason, reason=reason, trust_score=self.node_trust.score(node_id),
+                node_id=node_id, selectable=not reason, reason=reason, trust=self._trust_report_for(node_id)(),
                 outstanding=self.links[node_id].outstanding))
         return views
 
@@ -197,9 +195,10 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         if not selection.nodes:
             return _finish(receipt, Status.RECEIPT_STATUS_DROPPED, selection.reason)
 
-        agreed, split_by_reads, failures = await self._agree(tx, selection.nodes, class_policy, service_class)
+        verdict = await self.agreement.reach(tx, selection.nodes, class_policy, service_class)
+        agreed, failures = verdict.agreed, verdict.failures
         if agreed is None:
-            if split_by_reads:
+            if verdict.split_by_reads:
                 self._source_evidence(tx.source, None)
                 return _finish(receipt, Status.RECEIPT_STATUS_REJECTED,
                                "read conflict: replicas executed against different committed versions; retry")
@@ -236,78 +235,6 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         if result.accepted:
             return _finish(receipt, Status.RECEIPT_STATUS_CONFIRMED, "")
         return _finish(receipt, Status.RECEIPT_STATUS_REJECTED, result.reason)
-
-    async def _agree(self, tx: ledger_pb2.Transaction, nodes: list[str], class_policy: ClassPolicy,
-                     service_class: ServiceClass) -> tuple[list[ExecutionOutcome] | None, bool, list[str]]:
-        """The agreeing outcomes (None without a quorum), whether a split is explained by read
-        versions, and what went wrong with the nodes that did not answer."""
-        needed = class_policy.quorum_of(len(nodes))
-        asked = list(nodes)
-        futures: dict[asyncio.Future[ExecutionOutcome], str] = {self.links[n].execute(tx): n for n in nodes}
-        pending = set(futures)
-        groups: dict[str, list[ExecutionOutcome]] = {}
-        failures: list[str] = []
-        deadline = asyncio.get_running_loop().time() + self.execution_timeout_s
-        agreed: list[ExecutionOutcome] | None = None
-        while pending:
-            remaining = deadline - asyncio.get_running_loop().time()
-            done, pending = await asyncio.wait(pending, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                break
-            for future in done:
-                node_id = futures[future]
-                if future.exception() is not None:
-                    failures.append(f"{node_id}: {future.exception()}")
-                    self.node_trust[node_id].timed_out()
-                    continue
-                outcome = future.result()
-                self._observe_latency(outcome)
-                groups.setdefault(outcome.result.result_digest, []).append(outcome)
-            largest = max((len(g) for g in groups.values()), default=0)
-            if largest >= needed:
-                agreed = max(groups.values(), key=len)
-                break
-            if largest + len(pending) < needed:
-                extra = self.selector.choose(service_class, count=1, exclude=asked).nodes
-                if extra:
-                    asked.extend(extra)
-                    future = self.links[extra[0]].execute(tx)
-                    futures[future] = extra[0]
-                    pending.add(future)
-        for future in pending:  # stragglers are judged when they arrive
-            future.add_done_callback(lambda f, n=futures[future]: self._judge_straggler(n, f, agreed))
-        if agreed is None:
-            for node_id in [futures[f] for f in pending]:
-                failures.append(f"{node_id}: no answer within {self.execution_timeout_s:g} s")
-            return None, len({_reads(g[0].result) for g in groups.values()}) > 1, failures
-        reference = _reads(agreed[0].result)
-        for digest, outcomes in groups.items():
-            for outcome in outcomes:
-                if digest == agreed[0].result.result_digest:
-                    self.node_trust[outcome.node_id].agreed()
-                elif _reads(outcome.result) == reference:
-                    self.node_trust[outcome.node_id].dissented()
-                    log.warning("node %s dissented on %s", outcome.node_id, tx.id)
-        return agreed, False, failures
-
-    def _judge_straggler(self, node_id: str, future: asyncio.Future[ExecutionOutcome],
-                         agreed: list[ExecutionOutcome] | None) -> None:
-        if future.cancelled():
-            return
-        if future.exception() is not None:
-            self.node_trust[node_id].timed_out()
-            return
-        outcome = future.result()
-        self._observe_latency(outcome)
-        if outcome.elapsed_s > self.execution_timeout_s:
-            self.node_trust[node_id].timed_out()
-            return
-        if agreed is None:
-            return
-        if outcome.result.result_digest == agreed[0].result.result_digest:
-            self.node_trust[node_id].agreed()
-        elif _reads(outcome.result) == _reads(agreed[0].result):
-            self.node_trust[node_id].dissented()
 
     def _observe_latency(self, outcome: ExecutionOutcome) -> None:
         previous = self.latency_ewma_s.get(outcome.node_id)
@@ -426,10 +353,6 @@ async def _all_done(futures: list[asyncio.Future], timeout_s: float) -> bool:  #
         timer.cancel()
         for future in futures:
             future.remove_done_callback(one_done)
-
-
-def _reads(result: ledger_pb2.ExecutionResult) -> tuple[tuple[str, int], ...]:
-    return tuple((r.key, r.version) for r in result.reads)
 
 
 def _finish(receipt: ledger_pb2.Receipt, status: int, reason: str) -> ledger_pb2.Receipt:

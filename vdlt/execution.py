@@ -19,9 +19,10 @@ from typing import AsyncIterator, Callable
 
 import grpc
 
+from protocol import ledger_pb2, ledger_pb2_grpc
 from vdlt.contracts import REGISTRY, ContractError, ContractState
 from vdlt.ledger import BlockLog, BlockTransaction, canonical_json, sha256_hex
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
+
 
 @dataclass(frozen=True)
 class FaultMode:

@@ -28,8 +28,8 @@ from typing import AsyncIterator, Callable
 
 import grpc
 
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
-from vdlt.tls import TlsFiles, aio_channel
+from protocol import ledger_pb2, ledger_pb2_grpc
+from protocol.tls import TlsFiles, aio_channel
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY_S = 0.5

@@ -228,6 +228,14 @@ def iter_blocks(path: Path, offset: int = 0) -> Iterator[Block]:
                 yield Block.from_json(line.decode())
 
 
+def find_chain(path: Path) -> Path | None:
+    """A node's blocks.jsonl, given it, its ledger directory or its data directory."""
+    for candidate in (path / "ledger" / "blocks.jsonl", path / "blocks.jsonl", path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def verify_chain(path: Path) -> VerifyReport:
     """Checks every block of a log and names the first bad one."""
     path = Path(path)

@@ -1,7 +1,7 @@
 """The execution nodes a control node knows from its configuration.
 
 Plain data, apart from the modules that call the nodes, so reading a node's configuration does
-not import gRPC (see vdlt/tls_files.py).
+not import gRPC (see protocol/tls_files.py).
 """
 from __future__ import annotations
 

@@ -6,11 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-import grpc
-
-from node_agent.proto import node_agent_pb2, node_agent_pb2_grpc
+from protocol import node_agent_pb2
+from protocol.state_stream import follow_state
+from protocol.tls import TlsFiles
 from vdlt.peers import ExecutionPeer
-from vdlt.tls import TlsFiles, aio_channel
 
 log = logging.getLogger(__name__)
 RETRY_DELAY_S = 0.5
@@ -36,19 +35,17 @@ class StateWatcher:
         self._tasks = [asyncio.create_task(self._follow(v), name=f"watch-{n}") for n, v in self.views.items()]
 
     async def _follow(self, view: NodeView) -> None:
-        request = node_agent_pb2.WatchStateRequest(interval_ms=int(self.interval_s * 1000))
-        while True:
-            try:
-                async with aio_channel(view.peer.address, self.tls) as channel:
-                    async for state in node_agent_pb2_grpc.NodeAgentStub(channel).WatchState(request):
-                        view.state = state
-                        view.last_report = time.monotonic()
-                        view.connected = True
-                        view.error = ""
-            except grpc.aio.AioRpcError as error:
-                view.error = f"{error.code().name}: {error.details()}"
+        def on_state(state: node_agent_pb2.NodeState) -> None:
+            view.state = state
+            view.last_report = time.monotonic()
+            view.connected = True
+            view.error = ""
+
+        def on_error(error: str) -> None:
+            view.error = error
             view.connected = False
-            await asyncio.sleep(RETRY_DELAY_S)
+
+        await follow_state(view.peer.address, self.tls, self.interval_s, on_state, on_error, RETRY_DELAY_S)
 
     def is_fresh(self, view: NodeView, stale_after_intervals: float) -> bool:
         return view.state is not None and time.monotonic() - view.last_report <= stale_after_intervals * self.interval_s

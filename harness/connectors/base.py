@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from vdlt.tls import TlsFiles
+from protocol.tls import TlsFiles
 
 # Outcome statuses; "timeout" is decided by the engine, not by connectors.
 CONFIRMED = "confirmed"

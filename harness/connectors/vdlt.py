@@ -12,8 +12,8 @@ from typing import AsyncIterator
 import grpc
 
 from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, Connector, Outcome, OutcomeCallback, Request
-from vdlt.proto import ledger_pb2, ledger_pb2_grpc
-from vdlt.tls import TlsFiles, aio_channel
+from protocol import ledger_pb2, ledger_pb2_grpc
+from protocol.tls import TlsFiles, aio_channel
 
 MAX_BATCH = 512
 _STATUS = {

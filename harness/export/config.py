@@ -9,8 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.yaml_source import load_yaml
+from protocol.documents import load_yaml
+from protocol.errors import ConfigError
 
 KEYS = ("url", "token", "org", "bucket", "protocol")
 PROTOCOLS = ("auto", "v1", "v2")

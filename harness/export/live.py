@@ -27,6 +27,8 @@ from harness.export.config import InfluxConfig
 from harness.export.schema import NodeTags, round_points
 from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
+from harness.store.folder import RunFolder
+from harness.store.summary import RoundSummary, RunSummary
 
 _CLOSE = object()
 
@@ -39,10 +41,10 @@ class _SpooledBatch:
 
 
 class LiveExport:
-    def __init__(self, config: InfluxConfig, run_dir: Path, manifest: dict[str, Any],
+    def __init__(self, config: InfluxConfig, folder: RunFolder, manifest: dict[str, Any],
                  flush_interval_s: float = 1.0, retry_interval_s: float = 2.0) -> None:
-        self.run_dir = run_dir
-        self.spool_dir = run_dir / "spool"
+        self.folder = folder
+        self.spool_dir = folder.spool_dir
         self.writer = Writer(config)
         self.tally = ExportTally(config.url, config.bucket, self.writer.protocol, "live")
         self.node_tags = NodeTags(manifest)
@@ -60,8 +62,8 @@ class LiveExport:
     def add_sample(self, sample: dict[str, Any]) -> None:
         self._add(self.node_tags.points(sample))
 
-    def add_round(self, summary: dict[str, Any], round_summary: dict[str, Any]) -> None:
-        self._add(round_points(self.run_dir, summary, round_summary))
+    def add_round(self, summary: RunSummary, round_summary: RoundSummary) -> None:
+        self._add(round_points(self.folder, summary, round_summary))
 
     def _add(self, points: Iterable[tuple[str, str]]) -> None:
         # Handed over a batch at a time, so the writer sends while the rest is still being made.
@@ -157,7 +159,7 @@ class LiveExport:
             self.writer.close()
             for spooled in self._spool:
                 self.tally.pending.update(spooled.counts)
-        (self.run_dir / "export.json").write_text(json.dumps(self.tally.to_json(), indent=2) + "\n")
+        self.folder.export_path.write_text(json.dumps(self.tally.to_json(), indent=2) + "\n")
         return self.tally
 
 

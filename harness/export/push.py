@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 from harness.export.config import InfluxConfig
 from harness.export.schema import run_points
 from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
+from harness.store.folder import RunFolder
 
 
-def push(run_dir: Path, config: InfluxConfig) -> ExportTally:
+def push(folder: RunFolder, config: InfluxConfig) -> ExportTally:
     writer = Writer(config)
     report = ExportTally(config.url, config.bucket, writer.protocol, "push")
-    spool = run_dir / "spool"
+    spool = folder.spool_dir
     for old in spool.glob("*.lp") if spool.exists() else []:
         old.unlink()
     batch: list[tuple[str, str]] = []
@@ -40,7 +40,7 @@ def push(run_dir: Path, config: InfluxConfig) -> ExportTally:
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
-            for measurement, line in run_points(run_dir):
+            for measurement, line in run_points(folder):
                 report.produced[measurement] += 1
                 batch.append((measurement, line))
                 if len(batch) >= BATCH:
@@ -58,5 +58,5 @@ def push(run_dir: Path, config: InfluxConfig) -> ExportTally:
     if spool.exists() and not any(spool.iterdir()):
         spool.rmdir()
     report.pending.update(report.spooled)  # a push does not retry: what it spooled waits for the next one
-    (run_dir / "export.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    folder.export_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return report

@@ -23,13 +23,13 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.node_watch import read_samples
-from harness.records import iter_table, round_files
-from harness.results import iso_to_ns
+from harness.store.folder import RunFolder, iso_to_ns
+from harness.store.records import iter_table
+from harness.store.samples import read_samples
+from harness.store.summary import RoundSummary, RunSummary
 
 
 def _tag(value: str) -> str:
@@ -60,35 +60,34 @@ def _fields(fields: dict[str, object]) -> str:
     return ",".join(parts)
 
 
-def run_points(run_dir: Path) -> Iterator[tuple[str, str]]:
+def run_points(folder: RunFolder) -> Iterator[tuple[str, str]]:
     """(measurement, line) for every point of the run."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    for round_summary in summary["rounds"]:
-        yield from round_points(run_dir, summary, round_summary)
-    manifest_path = run_dir / "manifest.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
+    summary = folder.read_summary()
+    for round_summary in summary.rounds:
+        yield from round_points(folder, summary, round_summary)
+    manifest = folder.read_manifest()
+    if manifest is not None:
         tags = NodeTags(manifest)
-        for path in sorted((run_dir / "nodes").glob("*.jsonl")):
+        for path in folder.node_sample_files():
             for sample in read_samples(path):
                 yield from tags.points(sample)
 
 
-def round_points(run_dir: Path, summary: dict[str, Any], round_summary: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def round_points(folder: RunFolder, summary: RunSummary, round_summary: RoundSummary) -> Iterator[tuple[str, str]]:
     """One round's transactions and figures."""
-    base = f"campaign={_tag(summary['benchmark']['name'])},run_id={_tag(summary['run_id'])}"
-    label = _tag(round_summary["label"])
-    for path in round_files(run_dir, round_summary["index"]):
+    base = f"campaign={_tag(summary.benchmark.name)},run_id={_tag(summary.run_id)}"
+    label = _tag(round_summary.label)
+    for path in folder.round_record_files(round_summary.index):
         yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
-    started = iso_to_ns(round_summary["started_at"])
-    rows = [*round_summary["classes"].items(), ("all", round_summary["total"])]
-    for slug, stats in rows:
-        fields = {"submitted": stats["submitted"], "succeeded": stats["succeeded"], "failed": stats["failed"],
-                  **{f"failed_{k}": v for k, v in stats["failed_by_reason"].items()},
-                  "send_rate_tps": stats["send_rate_tps"], "throughput_tps": stats["throughput_tps"],
-                  **{f"latency_{k.replace('.', '_')}_ms": v for k, v in stats["latency_ms"].items()},
-                  **{f"lag_{k}_ms": v for k, v in stats["lag_ms"].items()},
-                  "partial": bool(round_summary.get("partial"))}
+    started = iso_to_ns(round_summary.started_at)
+    rows = [*((c.slug, f) for c, f in round_summary.classes.items()), ("all", round_summary.total)]
+    for slug, figures in rows:
+        fields = {"submitted": figures.submitted, "succeeded": figures.succeeded, "failed": figures.failed,
+                  **{f"failed_{k}": v for k, v in figures.failed_by_reason.items()},
+                  "send_rate_tps": figures.send_rate_tps, "throughput_tps": figures.throughput_tps,
+                  **{f"latency_{k.replace('.', '_')}_ms": v for k, v in figures.latency_ms.items()},
+                  **{f"lag_{k}_ms": v for k, v in figures.lag_ms.items()},
+                  "partial": round_summary.partial}
         yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
 
 

@@ -17,7 +17,7 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from harness.errors import HarnessError
+from protocol.errors import HarnessError
 from harness.export.config import InfluxConfig
 
 BATCH = 10_000

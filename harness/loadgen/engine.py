@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.benchmark import Benchmark, RoundSpec
+from harness.config.benchmark import Benchmark, RoundSpec
 from harness.loadgen.metrics import ClassStats, class_stats, stats_from_records, total_of
 from harness.loadgen.remote import RemoteWorkers
 from harness.loadgen.worker import STOP_GRACE_S, STOP_POLL_S, WorkerJob, WorkerProgress, init_worker_process, run_worker
 from harness.loadgen.workload import WorkloadFailure
-from harness.records import worker_file
-from vdlt.tls import TlsFiles
+from harness.store.records import worker_file
+from protocol.tls import TlsFiles
 
 # Workers start together this long after the round is handed out, so process start-up and
 # connection set-up do not count as generator lag.

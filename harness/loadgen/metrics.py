@@ -1,6 +1,6 @@
-"""Per-class statistics of a round, mergeable across worker processes.
+"""Per-class statistics of a round, mergeable across worker processes, and the figures they give.
 
-Definitions used in every report:
+Definitions used in every report (:data:`harness.store.summary.DEFINITIONS`):
 - latency: from a transaction's *intended* send time to its receipt (no coordinated omission),
   over confirmed transactions only;
 - lag: actual send time minus intended send time (how far the generator fell behind);
@@ -18,7 +18,9 @@ from typing import Any, Iterable
 from hdrh.histogram import HdrHistogram
 
 from harness.connectors.base import CONFIRMED, FAILURE_REASONS
-from harness.records import iter_records
+from harness.store.records import iter_records
+from harness.store.summary import ClassFigures, FailureReason
+from vdlt.cos import ServiceClass
 
 # Microseconds, 1 µs .. 1 h, 3 significant digits.
 _LOWEST_US, _HIGHEST_US, _DIGITS = 1, 3_600_000_000, 3
@@ -147,40 +149,39 @@ class ClassStats:
         """Sent, and neither confirmed nor failed: the run stopped before their receipts came."""
         return self.submitted - self.succeeded - self.failed
 
-    def top_reasons(self, count: int = 5) -> list[dict[str, Any]]:
+    def top_reasons(self, count: int = 5) -> tuple[FailureReason, ...]:
         ranked = sorted(self.reasons.values(), key=lambda entry: (-entry[2], entry[0], entry[1]))
-        return [{"status": status, "reason": text, "count": n} for status, text, n in ranked[:count]]
+        return tuple(FailureReason(status, text, n) for status, text, n in ranked[:count])
 
-    def summary(self) -> dict[str, Any]:
+    def figures(self) -> ClassFigures:
+        """The figures a report gives, as :mod:`harness.store.summary` defines them."""
         send_span_s = (self.last_sent_ns - self.first_sent_ns) / 1e9
         confirm_span_s = (self.last_confirmed_ns - self.first_intended_ns) / 1e9
-        has_latency = self.latency.get_total_count() > 0
+        latency, lag = self.latency, self.lag
+        has_latency, has_lag = latency.get_total_count() > 0, lag.get_total_count() > 0
         latency_ms: dict[str, float | None] = {
-            "min": self.latency.get_min_value() / 1000 if has_latency else None,
-            "mean": self.latency.get_mean_value() / 1000 if has_latency else None,
+            "min": latency.get_min_value() / 1000 if has_latency else None,
+            "mean": latency.get_mean_value() / 1000 if has_latency else None,
         }
         for percentile in PERCENTILES:
-            latency_ms[f"p{percentile:g}"] = (
-                self.latency.get_value_at_percentile(percentile) / 1000 if has_latency else None
-            )
-        latency_ms["max"] = self.latency.get_max_value() / 1000 if has_latency else None
-        has_lag = self.lag.get_total_count() > 0
-        return {
-            "submitted": self.submitted,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "failed_by_reason": {reason: self.counts.get(reason, 0) for reason in FAILURE_REASONS},
-            "failure_reasons": self.top_reasons(),
-            "undecided": self.undecided,
-            "send_rate_tps": self.submitted / send_span_s if send_span_s > 0 else None,
-            "throughput_tps": self.succeeded / confirm_span_s if self.succeeded and confirm_span_s > 0 else None,
-            "latency_ms": latency_ms,
-            "lag_ms": {
-                "p50": self.lag.get_value_at_percentile(50) / 1000 if has_lag else None,
-                "p99": self.lag.get_value_at_percentile(99) / 1000 if has_lag else None,
-                "max": self.lag.get_max_value() / 1000 if has_lag else None,
-            },
-        }
+            latency_ms[f"p{percentile:g}"] = latency.get_value_at_percentile(percentile) / 1000 if has_latency else None
+        latency_ms["max"] = latency.get_max_value() / 1000 if has_latency else None
+        return ClassFigures(
+            submitted=self.submitted, succeeded=self.succeeded, failed=self.failed,
+            failed_by_reason={reason: self.counts.get(reason, 0) for reason in FAILURE_REASONS},
+            failure_reasons=self.top_reasons(), undecided=self.undecided,
+            send_rate_tps=self.submitted / send_span_s if send_span_s > 0 else None,
+            throughput_tps=self.succeeded / confirm_span_s if self.succeeded and confirm_span_s > 0 else None,
+            latency_ms=latency_ms,
+            lag_ms={"p50": lag.get_value_at_percentile(50) / 1000 if has_lag else None,
+                    "p99": lag.get_value_at_percentile(99) / 1000 if has_lag else None,
+                    "max": lag.get_max_value() / 1000 if has_lag else None},
+        )
+
+
+def class_figures(per_class: dict[str, ClassStats]) -> dict[ServiceClass, ClassFigures]:
+    """Each class's figures, keyed by its class (the statistics are kept by its name)."""
+    return {ServiceClass.from_slug(slug): stats.figures() for slug, stats in per_class.items()}
 
 
 def total_of(parts: Iterable[ClassStats]) -> ClassStats:

@@ -75,7 +75,6 @@ class ControllerSpec:
     options: tuple[OptionSpec, ...]
     build: Callable[[dict[str, Any], ControllerContext], RateController]
     needs_duration: bool = False
-    description: str = ""
 
 
 class _Base:
@@ -184,8 +183,7 @@ class ZeroRate(_Base):
 class CompositeRate(_Base):
     """Runs several controllers one after another, each for its weight's share of the round."""
 
-    def __init__(self, weights: list[float], specs: list[dict[str, Any]], log_change: bool,
-                 context: ControllerContext) -> None:
+    def __init__(self, weights: list[float], specs: list[dict[str, Any]], context: ControllerContext) -> None:
         total = sum(weights)
         self.controllers: list[RateController] = []
         self.bounds: list[float] = []  # where each segment ends, as a fraction of the round
@@ -202,7 +200,6 @@ class CompositeRate(_Base):
             self.bounds.append(fraction)
             self.controllers.append(build_controller(spec["type"], spec.get("opts") or {}, sub_context))
         self.context = context
-        self.log_change = log_change
         self.current = 0
         self.segment_first_index = 0
         self.segment_start_s = 0.0
@@ -246,8 +243,7 @@ class RecordRate(_Base):
     """Runs another controller and records its send instants (ms from round start) to a file,
     one per worker and round (``<C>`` and ``<R>`` in the path), for replay-rate."""
 
-    def __init__(self, inner: dict[str, Any], template: str, output_format: str, log_end: bool,
-                 context: ControllerContext) -> None:
+    def __init__(self, inner: dict[str, Any], template: str, output_format: str, context: ControllerContext) -> None:
         self.inner = build_controller(inner["type"], inner.get("opts") or {}, context)
         self.path = _resolve_template(template, context)
         self.output_format = output_format
@@ -296,43 +292,36 @@ CONTROLLERS: dict[str, ControllerSpec] = {
     spec.name: spec
     for spec in (
         ControllerSpec("fixed-rate", (OptionSpec("tps", "number", minimum_exclusive=0),),
-                       lambda o, c: FixedRate(o["tps"], c), description="a constant rate"),
+                       lambda o, c: FixedRate(o["tps"], c)),
         ControllerSpec("linear-rate", (OptionSpec("startingTps", "number", minimum_exclusive=0),
                                        OptionSpec("finishingTps", "number", minimum=0)),
-                       lambda o, c: LinearRate(o["startingTps"], o["finishingTps"], c),
-                       description="a rate changing linearly over the round"),
+                       lambda o, c: LinearRate(o["startingTps"], o["finishingTps"], c)),
         ControllerSpec("fixed-load", (OptionSpec("transactionLoad", "integer", minimum=1),
                                       OptionSpec("startTps", "number", required=False, default=1000, minimum_exclusive=0)),
-                       lambda o, c: FixedLoad(o["transactionLoad"], o["startTps"], c),
-                       description="a constant number of unfinished transactions"),
+                       lambda o, c: FixedLoad(o["transactionLoad"], o["startTps"], c)),
         ControllerSpec("fixed-feedback-rate", (OptionSpec("tps", "number", minimum_exclusive=0),
                                                OptionSpec("transactionLoad", "integer", minimum=1)),
-                       lambda o, c: FixedFeedbackRate(o["tps"], o["transactionLoad"], c),
-                       description="a constant rate that holds back above a backlog"),
+                       lambda o, c: FixedFeedbackRate(o["tps"], o["transactionLoad"], c)),
         ControllerSpec("maximum-rate", (OptionSpec("tps", "number", minimum_exclusive=0),
                                         OptionSpec("step", "number", minimum_exclusive=0),
                                         OptionSpec("sampleInterval", "number", minimum_exclusive=0),
                                         OptionSpec("includeFailed", "bool", required=False, default=True)),
-                       lambda o, c: MaximumRate(o["tps"], o["step"], o["sampleInterval"], o["includeFailed"], c),
-                       description="a rate raised while throughput grows"),
+                       lambda o, c: MaximumRate(o["tps"], o["step"], o["sampleInterval"], o["includeFailed"], c)),
         ControllerSpec("composite-rate", (OptionSpec("weights", "list"),
                                           OptionSpec("rateControllers", "controller-list"),
                                           OptionSpec("logChange", "bool", required=False, default=False)),
-                       lambda o, c: CompositeRate(o["weights"], o["rateControllers"], o["logChange"], c),
-                       description="several controllers one after another"),
-        ControllerSpec("zero-rate", (), lambda o, c: ZeroRate(), needs_duration=True, description="no load"),
+                       lambda o, c: CompositeRate(o["weights"], o["rateControllers"], c)),
+        ControllerSpec("zero-rate", (), lambda o, c: ZeroRate(), needs_duration=True),
         ControllerSpec("record-rate", (OptionSpec("rateController", "controller"),
                                        OptionSpec("pathTemplate", "string"),
                                        OptionSpec("outputFormat", "string", required=False, default="TEXT", choices=_FORMATS),
                                        OptionSpec("logEnd", "bool", required=False, default=False)),
-                       lambda o, c: RecordRate(o["rateController"], o["pathTemplate"], o["outputFormat"], o["logEnd"], c),
-                       description="another controller, with its send times recorded"),
+                       lambda o, c: RecordRate(o["rateController"], o["pathTemplate"], o["outputFormat"], c)),
         ControllerSpec("replay-rate", (OptionSpec("pathTemplate", "string"),
                                        OptionSpec("inputFormat", "string", required=False, default="TEXT", choices=_FORMATS),
                                        OptionSpec("logWarnings", "bool", required=False, default=False),
                                        OptionSpec("defaultSleepTime", "number", required=False, default=20, minimum=0)),
-                       lambda o, c: ReplayRate(o["pathTemplate"], o["inputFormat"], o["defaultSleepTime"], c),
-                       description="send times recorded by record-rate"),
+                       lambda o, c: ReplayRate(o["pathTemplate"], o["inputFormat"], o["defaultSleepTime"], c)),
     )
 }
 

@@ -16,14 +16,14 @@ from typing import Callable
 
 import paramiko
 
-from harness import tls
-from harness.errors import HarnessError
-from harness.inventory import Node
+from protocol.errors import HarnessError
 from harness.loadgen.metrics import ClassStats, stats_from_records
 from harness.loadgen.remote_worker import WORKLOAD_FAILED_EXIT
 from harness.loadgen.worker import WorkerJob, WorkerProgress
 from harness.loadgen.workload import WorkloadFailure
-from harness.remote_exec import connection
+from harness.provision import tls
+from harness.provision.inventory import Node
+from harness.provision.remote_exec import connection
 
 REMOTE_ROOT = "/var/lib/vdlt"
 

@@ -14,7 +14,7 @@ from array import array
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, TIMEOUT
-from harness.records import csv_text
+from harness.store.records import csv_text
 from vdlt.cos import CosByte
 
 if TYPE_CHECKING:  # the statistics (HDR histograms) are the controller's: client nodes do not have them

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.benchmark import RoundSpec
+from harness.config.benchmark import RoundSpec
 from harness.connectors import CONNECTORS, Connector
 from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
 from harness.loadgen.cos_mix import worker_sequence
@@ -35,8 +35,8 @@ from harness.loadgen.rate_control import ControllerContext, LoadState, build_con
 from harness.loadgen.tx_log import SLUGS, TransactionLog
 from harness.loadgen.workload import (TransactionContext, WorkloadFailure, WorkloadModule, load_workload_module,
                                       wants_context)
-from harness.records import RecordWriter
-from vdlt.tls import TlsFiles
+from harness.store.records import RecordWriter
+from protocol.tls import TlsFiles
 
 PROGRESS_INTERVAL_S = 0.5
 # At high rates many transactions are due at once; yield to the event loop every so often so

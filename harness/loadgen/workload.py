@@ -13,7 +13,8 @@ called without it.
 
 Before anything starts, the controller calls ``check_arguments`` on a fresh instance with each
 round's ``workload.arguments``: raise :class:`ArgumentError` there, and the benchmark is
-refused with the file, line and argument, as for any other mistake in it.
+refused with the file, line and argument, as for any other mistake in it (:func:`did_you_mean`
+suggests the nearest valid name).
 """
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.connectors.base import Connector, Request
+from protocol.errors import did_you_mean
 from vdlt.cos import ServiceClass
+
+__all__ = ["ArgumentError", "TransactionContext", "WorkloadFailure", "WorkloadModule", "did_you_mean",
+           "load_workload_module", "wants_context"]
 
 
 @dataclass(frozen=True, slots=True)

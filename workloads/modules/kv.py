@@ -17,8 +17,7 @@ import random
 from typing import Any
 
 from harness.connectors.base import Connector, Request
-from harness.errors import did_you_mean
-from harness.loadgen.workload import ArgumentError, TransactionContext, WorkloadModule
+from harness.loadgen.workload import ArgumentError, TransactionContext, WorkloadModule, did_you_mean
 from vdlt.cos import ServiceClass
 
 OPERATIONS = ("put", "get", "transfer")

@@ -1,0 +1,1 @@
+"""Testbeds: inventories, Ansible through ansible-runner, the node bundle, TLS material, SSH."""

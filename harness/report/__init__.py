@@ -1,0 +1,1 @@
+"""Reports built from run folders alone, and their figures."""

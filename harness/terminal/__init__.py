@@ -1,0 +1,1 @@
+"""What the CLI shows in a terminal: tables that fit it, and a run's progress."""
