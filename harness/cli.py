@@ -18,7 +18,6 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from harness import __version__, interrupt
 from harness.config.benchmark import load_benchmark
-from protocol.errors import EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
 from harness.export import config as influx_config
 from harness.export.push import push as push_run
 from harness.provision import testbed
@@ -35,6 +34,7 @@ from harness.terminal.run_progress import ConsoleEvents, outcome_errors, push_li
 from harness.terminal.tables import (action_progress, action_summary, chain_verdict, console, diagnoses, error_console,
                                      exec_output, hardware_table, show, status_json, status_table, warn,
                                      warn_unselectable)
+from protocol.errors import EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
 from vdlt.ledger import find_chain, verify_chain
 
 

@@ -5,16 +5,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from protocol.documents import Document, load_yaml
 from protocol.tls_files import TlsFiles
 from vdlt.peers import ExecutionPeer
 
 ROLES = ("control", "execution", "client")
-
-
-class NodeConfigError(Exception):
-    pass
+KEYS = ("node_id", "role", "hardware_profile", "listen", "address", "data_dir", "sample_interval_s",
+        "execution_nodes", "execution_timeout_s", "policy_file", "fsync", "fault", "tls")
+PEER_KEYS = ("node_id", "address", "hardware_profile", "cost_per_hour", "private_capable")
+FAULT_KEYS = ("wrong_result_rate", "delay_ms")
+TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
 @dataclass(frozen=True)
@@ -41,62 +41,50 @@ class NodeConfig:
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
-        try:
-            raw: Any = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise NodeConfigError(f"{path}: cannot read node config: {error}") from error
-        if not isinstance(raw, dict):
-            raise NodeConfigError(f"{path}: expected a mapping")
-
-        def need(name: str) -> Any:
-            if name not in raw:
-                raise NodeConfigError(f"{path}: field '{name}' is missing")
-            return raw[name]
-
-        role = need("role")
-        if role not in ROLES:
-            raise NodeConfigError(f"{path}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
-        peers = tuple(
-            ExecutionPeer(str(p["node_id"]), str(p["address"]), str(p.get("hardware_profile", "unknown")),
-                          float(p.get("cost_per_hour") or 0.0), bool(p.get("private_capable", False)))
-            for p in raw.get("execution_nodes") or []
-        )
-        fault = raw.get("fault") or {}
+        """The configuration the playbooks rendered for this node, checked field by field."""
+        doc = load_yaml(path, "node configuration")
+        raw = doc.mapping((), doc.data, KEYS)
+        role = doc.choice(("role",), doc.need((), raw, "role"), ROLES)
+        peers = []
+        for index, peer in enumerate(raw.get("execution_nodes") or []):
+            where = ("execution_nodes", index)
+            peer = doc.mapping(where, peer, PEER_KEYS)
+            peers.append(ExecutionPeer(
+                str(doc.need(where, peer, "node_id")), str(doc.need(where, peer, "address")),
+                str(peer.get("hardware_profile", "unknown")),
+                doc.number((*where, "cost_per_hour"), peer.get("cost_per_hour") or 0.0, minimum=0),
+                doc.boolean((*where, "private_capable"), peer.get("private_capable", False))))
         if role == "control" and not peers:
-            raise NodeConfigError(f"{path}: field 'execution_nodes' is empty: a control node needs execution nodes")
-        fsync = raw.get("fsync", "always")
-        if fsync not in ("always", "never"):
-            raise NodeConfigError(f"{path}: field 'fsync' must be 'always' or 'never', got {fsync!r}")
+            raise doc.error(("execution_nodes",), "is empty: a control node needs execution nodes")
+        fault = doc.mapping(("fault",), raw.get("fault") or {}, FAULT_KEYS)
         return cls(
-            node_id=str(need("node_id")),
+            node_id=str(doc.need((), raw, "node_id")),
             role=role,
             hardware_profile=str(raw.get("hardware_profile", "unknown")),
-            listen=str(need("listen")),
-            address=str(raw.get("address") or need("listen")),
-            data_dir=Path(need("data_dir")),
-            sample_interval_s=float(raw.get("sample_interval_s", 0.5)),
-            execution_nodes=peers,
-            execution_timeout_s=float(raw.get("execution_timeout_s", 10.0)),
+            listen=str(doc.need((), raw, "listen")),
+            address=str(raw.get("address") or raw["listen"]),
+            data_dir=Path(doc.need((), raw, "data_dir")),
+            sample_interval_s=doc.number(("sample_interval_s",), raw.get("sample_interval_s", 0.5), above=0),
+            execution_nodes=tuple(peers),
+            execution_timeout_s=doc.number(("execution_timeout_s",), raw.get("execution_timeout_s", 10.0), above=0),
             policy_file=Path(raw["policy_file"]) if raw.get("policy_file") else None,
-            fsync=fsync,
-            fault_wrong_result_rate=float(fault.get("wrong_result_rate", 0.0)),
-            fault_delay_ms=float(fault.get("delay_ms", 0.0)),
-            tls=_tls(path, raw.get("tls")),
+            fsync=doc.choice(("fsync",), raw.get("fsync", "always"), ("always", "never")),
+            fault_wrong_result_rate=doc.number(("fault", "wrong_result_rate"), fault.get("wrong_result_rate", 0.0),
+                                               minimum=0, maximum=1),
+            fault_delay_ms=doc.number(("fault", "delay_ms"), fault.get("delay_ms", 0.0), minimum=0),
+            tls=_tls(doc, raw.get("tls")),
         )
 
 
-def _tls(path: Path, section: Any) -> TlsFiles | None:
+def _tls(doc: Document, section: Any) -> TlsFiles | None:
     if section is None:
         return None
-    if not isinstance(section, dict):
-        raise NodeConfigError(f"{path}: field 'tls' must be a mapping of ca_file, cert_file and key_file")
+    section = doc.mapping(("tls",), section, TLS_KEYS)
     files = {}
-    for name in ("ca_file", "cert_file", "key_file"):
-        if name not in section:
-            raise NodeConfigError(f"{path}: field 'tls.{name}' is missing")
-        files[name] = Path(str(section[name]))
+    for name in TLS_KEYS:
+        files[name] = Path(str(doc.need(("tls",), section, name)))
         if not files[name].is_file():
-            raise NodeConfigError(f"{path}: field 'tls.{name}': no such file: {files[name]}")
+            raise doc.error(("tls", name), f"no such file: {files[name]}")
     return TlsFiles(files["ca_file"], files["cert_file"], files["key_file"])
 
 

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from node_agent.config import NodeConfig, NodeConfigError, certificate_host, local_target
+from node_agent.config import NodeConfig, certificate_host, local_target
+from protocol.errors import ConfigError
 
 START_TIMEOUT_S = 20.0
 READY_LINE = b"serving\n"
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = NodeConfig.load(args.config)
-    except NodeConfigError as error:
+    except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     if args.command == "serve":

@@ -12,9 +12,9 @@ import psutil
 import pytest
 import yaml
 
-from harness.testing import results_servers as local_servers
 from harness.store.folder import RunFolder
 from harness.store.summary import ClassFigures, RoundSummary
+from harness.testing import results_servers
 from harness.testing.local import free_port, scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -190,17 +190,17 @@ def _results_server(start, directory: Path) -> Iterator[str]:  # type: ignore[no
     try:
         with start(directory) as url:
             yield url
-    except local_servers.MissingServer as missing:
+    except results_servers.MissingServer as missing:
         pytest.skip(str(missing))
 
 
 @pytest.fixture
 def influxdb_v1(tmp_path: Path) -> Iterator[str]:
     """Debian's influxdb 1.x on a free loopback port with temporary data; yields its URL."""
-    yield from _results_server(local_servers.influxdb_v1, tmp_path / "influxdb")
+    yield from _results_server(results_servers.influxdb_v1, tmp_path / "influxdb")
 
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[str]:
     """Debian's victoria-metrics on a free loopback port with temporary data; yields its URL."""
-    yield from _results_server(local_servers.victoria_metrics, tmp_path / "vm")
+    yield from _results_server(results_servers.victoria_metrics, tmp_path / "vm")

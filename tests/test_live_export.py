@@ -16,8 +16,8 @@ import pytest
 import yaml
 from hdrh.histogram import HdrHistogram
 
-from harness.testing import results_servers as local_servers
 from harness.store.samples import read_samples
+from harness.testing import results_servers
 from harness.testing.local import scratch_local_inventory
 from tests.conftest import REPO, harness
 from tests.test_results_push import COUNTED, counts_v1, counts_vm, influxql
@@ -61,8 +61,8 @@ def samples_by_node(run_dir: Path) -> dict[str, list[dict]]:
 
 
 def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path, tmp_path: Path) -> None:
-    with local_servers.influxdb_v1_server(tmp_path / "influxdb") as server:
-        local_servers.create_database(server.url, "vdlt")
+    with results_servers.influxdb_v1_server(tmp_path / "influxdb") as server:
+        results_servers.create_database(server.url, "vdlt")
         result = harness("run", str(benchmark(tmp_path, 2, 3)), "-i", str(testbed), "--results-dir",
                          str(tmp_path / "results"), "--results-config", str(settings(tmp_path, server.url)))
         assert result.returncode == 0, result.stdout + result.stderr
@@ -148,12 +148,12 @@ def dashboard_queries(manifest: dict, start_ns: int, end_ns: int) -> Iterator[tu
 
 @pytest.mark.parametrize("kind", ["influxdb", "victoria-metrics"])
 def test_database_killed_mid_run_loses_nothing(kind: str, testbed: Path, tmp_path: Path) -> None:
-    make = local_servers.influxdb_v1_server if kind == "influxdb" else local_servers.victoria_metrics_server
+    make = results_servers.influxdb_v1_server if kind == "influxdb" else results_servers.victoria_metrics_server
     server = make(tmp_path / "db")
     server.start()
     try:
         if kind == "influxdb":
-            local_servers.create_database(server.url, "vdlt")
+            results_servers.create_database(server.url, "vdlt")
         run = subprocess.Popen(
             [sys.executable, "-m", "harness", "run", str(benchmark(tmp_path, 3, 3)), "-i", str(testbed),
              "--results-dir", str(tmp_path / "results"), "--results-config", str(settings(tmp_path, server.url))],

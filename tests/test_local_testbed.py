@@ -134,7 +134,7 @@ def test_an_agent_that_cannot_start_is_reported_with_its_reason(local_inventory:
     up = harness("up", "-i", str(local_inventory))
     assert "up: 4 host(s): 0 ok, 3 changed, 1 failed" in up.stdout
     assert "exec-1: failed: Start the node agent as a daemon: " in up.stdout
-    assert "exec-1/node.yaml: field 'fsync' must be 'always' or 'never', got 'sometimes'" in up.stdout
+    assert "exec-1/node.yaml:9: fsync: must be one of always, never, got 'sometimes'" in up.stdout
     assert set(agent_pids(str(local_inventory))) == {"control-0", "exec-0", "exec-2"}
 
 
@@ -183,7 +183,7 @@ def test_a_run_takes_down_only_what_it_started_and_names_the_absent(local_invent
     (run_dir,) = (tmp_path / "r").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     absent = {n["name"]: n["absent"] for n in manifest["nodes"] if n["absent"]}
-    assert list(absent) == ["exec-1"] and "must be 'always' or 'never'" in absent["exec-1"]
+    assert list(absent) == ["exec-1"] and "fsync: must be one of always, never" in absent["exec-1"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"][0]["total"]["succeeded"] == 60
     assert "Absent from this run: exec-1" in (run_dir / "report.html").read_text()

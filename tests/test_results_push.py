@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.testing import results_servers as local_servers
+from harness.testing import results_servers
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -73,7 +73,7 @@ def produced(run_dir: Path) -> dict[str, int]:
 
 
 def test_push_to_influxdb_1x_uses_v1_and_is_idempotent(run_dir: Path, influxdb_v1: str) -> None:
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     for _ in range(2):
         result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -102,7 +102,7 @@ def test_refused_batches_are_spooled_and_a_later_push_completes(run_dir: Path, i
     assert list((run_dir / "spool").glob("*.lp"))
     export = json.loads((run_dir / "export.json").read_text())
     assert export["acknowledged"] == {} and export["spooled"] == export["produced"]
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     again = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
     assert again.returncode == 0, again.stderr
     assert not (run_dir / "spool").exists()
@@ -114,7 +114,7 @@ def test_settings_precedence_and_errors(run_dir: Path, tmp_path: Path, influxdb_
     config.write_text("influx:\n  url: http://127.0.0.1:1\n  bucket: vdlt\n")
     unreachable = harness("results", "push", str(run_dir), "--config", str(config))
     assert unreachable.returncode == 1 and "cannot reach the results database at http://127.0.0.1:1" in unreachable.stderr
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     # The flag wins over the file.
     ok = harness("results", "push", str(run_dir), "--config", str(config), "--url", influxdb_v1)
     assert ok.returncode == 0, ok.stderr
@@ -145,7 +145,7 @@ def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_fac
                        "--results-config", str(wrong), "--results-optional")
     assert optional.returncode == 0 and "results stay in the local store only" in optional.stderr
     assert len(list((tmp_path / "b").iterdir())) == 1
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     right = tmp_path / "right.yaml"
     right.write_text(f"influx:\n  url: {influxdb_v1}\n  bucket: vdlt\n")
     pushed = harness("run", str(bench), "--endpoint", endpoint, "--results-dir", str(tmp_path / "c"),
@@ -158,7 +158,7 @@ def test_run_checks_the_database_first_and_pushes_after(tmp_path: Path, sink_fac
 def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path: Path, sink_factory) -> None:
     bench = small_benchmark(tmp_path)
     endpoint = sink_factory()
-    with local_servers.influxdb_v1_server(tmp_path / "influxdb", auth=True) as server:
+    with results_servers.influxdb_v1_server(tmp_path / "influxdb", auth=True) as server:
         influxql(server.url, "", "CREATE USER admin WITH PASSWORD 'secret' WITH ALL PRIVILEGES")
 
         def run(token: str, results: str) -> subprocess.CompletedProcess[str]:
@@ -173,7 +173,7 @@ def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path
         missing = run("admin:secret", "missing")
         assert missing.returncode == 2 and "has no database 'vdlt'" in missing.stderr, missing.stderr
         assert not (tmp_path / "missing").exists()
-        local_servers.create_database(server.url, "vdlt", "admin", "secret")
+        results_servers.create_database(server.url, "vdlt", "admin", "secret")
         right = run("admin:secret", "right")
         assert right.returncode == 0, right.stdout + right.stderr
         assert "results database: 52 of 52 points acknowledged" in right.stdout
@@ -187,7 +187,7 @@ def test_a_multi_line_reason_is_exported_as_one_point(run_dir: Path, influxdb_v1
     rows[1][reason] = 'control node error: Traceback\n  File "x.py", line 1'
     with gzip.open(records, "wt", newline="") as handle:
         csv.writer(handle).writerows(rows)
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
     assert result.returncode == 0, result.stdout + result.stderr
     assert counts_v1(influxdb_v1) == produced(run_dir) == {"vdlt_transactions": 600, "vdlt_rounds": 5}

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.documents import Document
 from vdlt.cos import ServiceClass
-from vdlt.policy import Policy, load_policy, policy_from_dict
+from vdlt.policy import Policy, load_policy, policy_from_document
 from vdlt.scheduler import CbwfqCore, FifoCore, QueueFull
 
 WEIGHTED = [c for c in ServiceClass if c != ServiceClass.MANAGEMENT_CONTROL]
@@ -26,11 +28,7 @@ def policy_with(weights: dict[ServiceClass, int], limit: int = 100_000, **extra:
     classes = {c.slug: {"weight": w, "limit": limit} for c, w in weights.items()}
     classes["management-control"] = {"priority": "strict", "rate_cap_tps": 100, "burst": 10, "limit": limit,
                                      **extra}
-
-    def error(where: tuple, message: str):  # type: ignore[no-untyped-def]
-        raise AssertionError(f"{where}: {message}")
-
-    return policy_from_dict({"classes": classes}, error)
+    return policy_from_document(Document(Path("<test>"), {"classes": classes}))
 
 
 @settings(max_examples=60, deadline=None)

@@ -19,8 +19,8 @@ import psutil
 import pytest
 import yaml
 
-from harness.testing import results_servers as local_servers
 from harness.store.records import RecordWriter, iter_rows, round_files, round_records
+from harness.testing import results_servers
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
@@ -132,7 +132,7 @@ def test_kill_leaves_a_folder_that_report_and_push_make_whole(tmp_path: Path, si
     assert summary["rounds"][0]["partial"] is False
     assert_partial_round_matches_its_records(run_dir, 1)
     assert "Round 1: second" in (run_dir / "report.html").read_text()
-    local_servers.create_database(influxdb_v1, "vdlt")
+    results_servers.create_database(influxdb_v1, "vdlt")
     pushed = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     transactions = sum(r["total"]["submitted"] for r in summary["rounds"])

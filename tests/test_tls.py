@@ -11,10 +11,10 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2
 
-from protocol.errors import HarnessError
 from harness.provision import testbed, tls
 from harness.provision.inventory import load_inventory
 from harness.testing.local import scratch_local_inventory
+from protocol.errors import HarnessError
 from protocol.tls import TlsFiles
 from tests.conftest import harness, health, node_config, run_benchmark
 
@@ -108,7 +108,8 @@ def test_a_node_config_naming_a_missing_key_file_is_refused(tmp_path: Path) -> N
     result = subprocess.run([sys.executable, "-m", "node_agent", "start", "--config", str(config)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"{config}: field 'tls.key_file': no such file: {tmp_path / 'node.key'}"
+    line = config.read_text().splitlines().index(f"  key_file: {tmp_path / 'node.key'}") + 1
+    assert result.stderr.strip() == f"{config}:{line}: tls.key_file: no such file: {tmp_path / 'node.key'}"
 
 
 def test_an_ipv6_testbed_with_tls(local_inventory: Path, tmp_path: Path) -> None:

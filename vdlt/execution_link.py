@@ -29,6 +29,7 @@ from typing import AsyncIterator, Callable
 import grpc
 
 from protocol import ledger_pb2, ledger_pb2_grpc
+from protocol.errors import HarnessError
 from protocol.tls import TlsFiles, aio_channel
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ READ_COMMITS_TIMEOUT_S = 300.0
 CatchUp = Callable[[str, int, int], AsyncIterator[list[ledger_pb2.Commit]]]
 
 
-class ExecutionUnavailable(Exception):
+class ExecutionUnavailable(HarnessError):
     """The execution node could not be reached or its stream broke."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
+from protocol.errors import HarnessError
+
 GENESIS_HASH = "0" * 64
 FsyncPolicy = Literal["always", "never"]
 
@@ -84,7 +86,7 @@ class Block:
         return cls(**body)
 
 
-class LedgerError(Exception):
+class LedgerError(HarnessError):
     pass
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocol.documents import Document, FieldPath, is_int, is_number, load_yaml
 from harness.connectors import CONNECTORS
-from protocol.errors import did_you_mean
 from harness.loadgen.rate_control import CONTROLLERS, OptionSpec
+from protocol.documents import Document, FieldPath, is_int, is_number, load_yaml
+from protocol.errors import did_you_mean
 from vdlt.cos import CLASS_SLUGS, CosByte, ServiceClass
 
 TOP_KEYS = ("test", "monitors", "observer")

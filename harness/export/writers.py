@@ -17,8 +17,8 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from protocol.errors import HarnessError
 from harness.export.config import InfluxConfig
+from protocol.errors import HarnessError
 
 BATCH = 10_000
 

@@ -16,7 +16,6 @@ from typing import Callable
 
 import paramiko
 
-from protocol.errors import HarnessError
 from harness.loadgen.metrics import ClassStats, stats_from_records
 from harness.loadgen.remote_worker import WORKLOAD_FAILED_EXIT
 from harness.loadgen.worker import WorkerJob, WorkerProgress
@@ -24,6 +23,7 @@ from harness.loadgen.workload import WorkloadFailure
 from harness.provision import tls
 from harness.provision.inventory import Node
 from harness.provision.remote_exec import connection
+from protocol.errors import HarnessError
 
 REMOTE_ROOT = "/var/lib/vdlt"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.connectors.base import Connector, Request
-from protocol.errors import did_you_mean
+from protocol.errors import HarnessError, did_you_mean
 from vdlt.cos import ServiceClass
 
 __all__ = ["ArgumentError", "TransactionContext", "WorkloadFailure", "WorkloadModule", "did_you_mean",
@@ -82,7 +82,7 @@ class WorkloadModule:
         pass
 
 
-class WorkloadLoadError(Exception):
+class WorkloadLoadError(HarnessError):
     pass
 
 

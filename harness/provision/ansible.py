@@ -19,8 +19,8 @@ from typing import Any, Callable
 import ansible_runner
 
 from harness import interrupt
-from protocol.errors import HarnessError
 from harness.provision.inventory import Inventory
+from protocol.errors import HarnessError
 
 PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 

@@ -25,9 +25,9 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
-from protocol.documents import FieldPath, Document, load_yaml
+from protocol.documents import Document, FieldPath, load_yaml
 from protocol.errors import ConfigError
-from vdlt.policy import Policy, policy_from_dict
+from vdlt.policy import Policy, load_policy
 
 ROLES = ("control", "execution", "client")
 INVENTORY_FILE_NAMES = ("hosts.yml", "hosts.yaml")
@@ -127,13 +127,7 @@ def load_inventory(path: Path | str) -> Inventory:
 
 def check_policy_file(inventory_dir: Path, value: object) -> Policy:
     """Validates a control node's `vdlt_policy_file` (absolute, or relative to the inventory)."""
-    path = inventory_dir / str(value)
-    doc = load_yaml(path, "policy file")
-
-    def error(where: tuple[str | int, ...], message: str):  # type: ignore[no-untyped-def]
-        raise doc.error(where, message)
-
-    return policy_from_dict(doc.data or {}, error, str(path))
+    return load_policy(inventory_dir / str(value))
 
 
 KEY_FILE_VARIABLES = ("ansible_ssh_private_key_file", "ansible_private_key_file")

@@ -9,11 +9,11 @@ from typing import Any, Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from protocol.errors import HarnessError
 from harness.provision import tls, wheelhouse
 from harness.provision.ansible import PlaybookResult, TaskCallback, run_playbook
 from harness.provision.inventory import Inventory, Node
 from protocol import node_agent_pb2, node_agent_pb2_grpc
+from protocol.errors import HarnessError
 from protocol.tls import TlsFiles, channel
 
 

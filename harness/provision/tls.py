@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from protocol.errors import HarnessError
 from harness.provision.inventory import Inventory, Node
+from protocol.errors import HarnessError
 from protocol.tls import TlsFiles
 
 TLS_DIR = "tls"

@@ -1,7 +1,7 @@
 """One benchmark run, as a library call: checks, the testbed, the rounds, the run folder.
 
 :func:`check_benchmark` and :func:`results_database` refuse what cannot run before anything
-starts (:class:`harness.errors.ConfigError`, exit 2). :func:`run_benchmark` then brings up what
+starts (:class:`protocol.errors.ConfigError`, exit 2). :func:`run_benchmark` then brings up what
 of the testbed does not serve, runs the rounds, records everything in a run folder and takes
 down again only the nodes it started. It reports through a :class:`RunEvents` (the CLI prints;
 tests and benchmarks may listen or not) and ends in a :class:`RunOutcome`, or raises:
@@ -12,7 +12,7 @@ tests and benchmarks may listen or not) and ends in a :class:`RunOutcome`, or ra
   ``teardown_timeout_s``; a second signal skips that;
 - :class:`WorkloadError` when a workload module raised: its round is kept as ``partial`` and the
   traceback is in the folder's ``errors.log``;
-- :class:`harness.errors.HarnessError` for anything else that stopped it.
+- :class:`protocol.errors.HarnessError` for anything else that stopped it.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from typing import Any, Callable, Iterator
 
 from harness import __version__, interrupt
 from harness.config.benchmark import Benchmark, RoundSpec
-from protocol.errors import EXIT_FAILURE, EXIT_NOTHING_CONFIRMED, EXIT_OK, EXIT_SLO_MISSED, ConfigError, HarnessError
 from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
 from harness.export.live import LiveExport
@@ -43,9 +42,10 @@ from harness.provision.inventory import Inventory
 from harness.report.run_report import build_report
 from harness.run.node_state import NodeStateRecorder
 from harness.store.folder import DEFAULT_RESULTS_DIR, RunFolder, iso_time
-from protocol.tls_files import TlsFiles
 from harness.store.summary import (COMPLETE, FAILED, INTERRUPTED, RUNNING, BenchmarkEntry, NodeEntry, RoundHeader,
                                    RoundSummary, RunSummary, SloVerdict)
+from protocol.errors import EXIT_FAILURE, EXIT_NOTHING_CONFIRMED, EXIT_OK, EXIT_SLO_MISSED, ConfigError, HarnessError
+from protocol.tls_files import TlsFiles
 
 Progress = dict[str, tuple[int, int, int]]
 

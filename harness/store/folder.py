@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.benchmark import Benchmark
-from protocol.errors import ConfigError
 from harness.provision.inventory import Inventory
 from harness.store import records
 from harness.store.manifest import build_manifest
 from harness.store.summary import RunSummary
+from protocol.errors import ConfigError
 
 DEFAULT_RESULTS_DIR = Path("results")
 SUMMARY = "summary.json"

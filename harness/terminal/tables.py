@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.provision.ansible import PlaybookResult, TaskCallback
-from harness.provision.testbed import NodeHealth, unselectable
 from harness.provision.remote_exec import ExecResult
+from harness.provision.testbed import NodeHealth, unselectable
 from harness.store.samples import sample_record
 from harness.store.summary import RoundSummary
 from protocol.node_agent_pb2 import NodeState

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from protocol.errors import HarnessError
+
 BASE_DIR = Path("/run/vdlt-netns")
 # Mount point inside each host -> its directory under the host's own testbed directory.
 PRIVATE_MOUNTS = {"/opt/vdlt": "opt", "/var/lib/vdlt": "var", "/root": "home"}
@@ -45,7 +47,7 @@ CGROUP_ROOTS = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
 CGROUP_PARENT = "vdlt-netns"
 
 
-class NetnsError(Exception):
+class NetnsError(HarnessError):
     pass
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.testing.local import free_port, free_ports
+from protocol.errors import HarnessError
 
 
-class MissingServer(Exception):
+class MissingServer(HarnessError):
     pass
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from protocol.errors import HarnessError
+
 _ABSENT = object()
 
 
-class ContractError(Exception):
+class ContractError(HarnessError):
     """The operation is refused: the transaction is REJECTED and writes nothing."""
 
 
