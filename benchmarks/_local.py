@@ -13,7 +13,7 @@ import yaml
 from harness.config.benchmark import load_benchmark
 from harness.provision import testbed
 from harness.provision.inventory import Inventory, load_inventory
-from harness.run.runner import RunSettings, gather_hardware, run_benchmark
+from harness.run.runner import RunOutcome, RunSettings, gather_hardware, run_benchmark
 from harness.store.summary import RoundSummary
 from harness.testing.local import scratch_local_inventory
 
@@ -53,14 +53,19 @@ def run_rounds(bed: LocalTestbed, rounds: list[dict[str, Any]], workers: int = 2
     """The rounds on the testbed as it is (a node the script stopped stays stopped), through the
     harness's own run: each call is a run with its folder under the testbed's work directory.
     ``send_window_ms`` None keeps the harness's default."""
+    return run(bed, rounds, workers, send_window_ms).summary.rounds
+
+
+def run(bed: LocalTestbed, rounds: list[dict[str, Any]], workers: int = 2, send_window_ms: float | None = None,
+        audit: bool = True) -> RunOutcome:
+    """One run of ``rounds``, as :func:`run_rounds`; the whole outcome (summary, folder, audit)."""
     path = bed.work_dir / f"bench-{len(list(bed.work_dir.glob('bench-*.yaml')))}.yaml"
     options: dict[str, Any] = {"number": workers}
     if send_window_ms is not None:
         options["sendWindowMs"] = send_window_ms
     path.write_text(yaml.safe_dump({"test": {"name": path.stem, "workers": options, "rounds": rounds}}))
-    outcome = run_benchmark(load_benchmark(path), bed.inventory, hardware=bed.hardware,
-                            settings=RunSettings(results_dir=bed.work_dir / "runs", bring_up=False))
-    return outcome.summary.rounds
+    return run_benchmark(load_benchmark(path), bed.inventory, hardware=bed.hardware,
+                         settings=RunSettings(results_dir=bed.work_dir / "runs", bring_up=False, audit=audit))
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Control-node memory while an execution node is away, with and without the commit backlog limit.
 
-The control node keeps the commits an execution node has not taken, so that it catches up when
-it returns. Without a bound that grows with every commit while the node is down. The policy's
-`commit_backlog_limit` bounds it; past the limit the node reads what it missed from another
-node's chain when it returns.
+Every commit is in the control node's log on disk; it also keeps the latest ones in memory to
+send execution nodes that are behind. The policy's `commit_backlog_limit` bounds how many (and
+64 MiB bounds their bytes); a node further behind is sent the rest from the log when it returns,
+so the limit trades memory for disk reads, never commits.
 
 For each limit, on a fresh local testbed: exec-0 is killed, then best-effort key-value rounds
 commit transactions on the other two nodes. After each round the control node's resident memory
-is printed. The baseline is a limit no run reaches (the behaviour without a bound), measured in
+is printed. The baseline is a limit no run reaches (only the 64 MiB bound holds), measured in
 the same run. Then exec-0 is started again, and the time until its chain holds every commit is
 printed.
 

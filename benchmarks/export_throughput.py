@@ -12,7 +12,6 @@ rounds as `harness run` feeds them).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from harness.export.config import InfluxConfig
 from harness.export.live import LiveExport
 from harness.testing.results_servers import create_database, influxdb_v1, victoria_metrics
 from harness.export.push import push
+from harness.store.folder import RunFolder
 from harness.testing.local import free_port
 
 from _local import positive_int
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL = 100_000
 
 
-def make_run(tmp: Path, transactions: int) -> Path:
+def make_run(tmp: Path, transactions: int) -> RunFolder:
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-m", "harness.sink", "--port", str(port)])
     try:
@@ -50,18 +50,17 @@ def make_run(tmp: Path, transactions: int) -> Path:
         sink.terminate()
         sink.wait()
     (run_dir,) = (tmp / "results").iterdir()
-    return run_dir
+    return RunFolder.open(run_dir)
 
 
-def measure(name: str, url: str, run_dir: Path) -> None:
+def measure(name: str, url: str, folder: RunFolder) -> None:
     started = time.perf_counter()
-    report = push(run_dir, InfluxConfig(url=url, bucket="vdlt"))
+    report = push(folder, InfluxConfig(url=url, bucket="vdlt"))
     show(f"{name}, push", report.protocol, report.produced, report.acknowledged, time.perf_counter() - started)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    summary, manifest = folder.read_summary(), folder.read_manifest() or {}
     started = time.perf_counter()
-    live = LiveExport(InfluxConfig(url=url, bucket="vdlt"), run_dir, manifest)
-    for round_summary in summary["rounds"]:
+    live = LiveExport(InfluxConfig(url=url, bucket="vdlt"), folder, manifest)
+    for round_summary in summary.rounds:
         live.add_round(summary, round_summary)
     tally = live.close()
     show(f"{name}, live", tally.protocol, tally.produced, tally.acknowledged, time.perf_counter() - started)

@@ -17,6 +17,7 @@ from rich.text import Text
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from harness import __version__, interrupt
+from harness.audit.run import audit_folder
 from harness.config.benchmark import load_benchmark
 from harness.export import config as influx_config
 from harness.export.push import push as push_run
@@ -31,11 +32,12 @@ from harness.run.runner import (RunSettings, WorkloadError, check_benchmark, che
                                 run_benchmark)
 from harness.store.folder import DEFAULT_RESULTS_DIR
 from harness.terminal.run_progress import ConsoleEvents, outcome_errors, push_lines
-from harness.terminal.tables import (action_progress, action_summary, chain_verdict, console, diagnoses, error_console,
+from harness.terminal.tables import (action_progress, action_summary, chain_verdict, comparison_verdict, console,
+                                     diagnoses, error_console,
                                      exec_output, hardware_table, show, status_json, status_table, warn,
                                      warn_unselectable)
-from protocol.errors import EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
-from vdlt.ledger import find_chain, verify_chain
+from protocol.errors import EXIT_AUDIT_FAILED, EXIT_FAILURE, EXIT_NOT_SERVING, ConfigError, HarnessError
+from vdlt.ledger import compare_chains, find_chain, verify_chain
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -217,11 +219,14 @@ def status(inventory_path: Path, wide: bool, as_json: bool) -> None:
               help="How often every node's state (CPU, memory, disks, trust) is recorded during the run.")
 @wide_option
 @json_option
+@click.option("--no-audit", is_flag=True,
+              help="Do not check the receipts against the execution nodes' chains at the end (`harness audit` "
+                   "can, later).")
 @click.option("--debug", is_flag=True, help="Print a failing workload module's traceback, not only its one line.")
 @_friendly_errors
 def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...],
         results_config: Path | None, results_optional: bool, sample_interval: float, wide: bool, as_json: bool,
-        debug: bool) -> None:
+        no_audit: bool, debug: bool) -> None:
     """Run a benchmark against a testbed, bringing up what of it does not serve."""
     # Everything is checked before anything starts, the results database included.
     benchmark = load_benchmark(benchmark_file)
@@ -231,12 +236,30 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
     export = results_database(results_config, results_optional, warn)
     out = error_console if as_json else console
     settings = RunSettings(results_dir=results_dir, keep_up=keep_up, export=export, export_optional=results_optional,
-                           sample_interval_s=sample_interval)
+                           sample_interval_s=sample_interval, audit=not no_audit)
     outcome = run_benchmark(benchmark, inventory, list(endpoints), settings, ConsoleEvents(out, wide))
     if as_json:
         click.echo(json.dumps(outcome.summary.to_json(), indent=2))
     outcome_errors(error_console, outcome)
     sys.exit(outcome.exit_code)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path), default=None,
+              help="The testbed the run ran on (default: the inventory its summary.json names).")
+@wide_option
+@_friendly_errors
+def audit(run_dir: Path, inventory_path: Path | None, wide: bool) -> None:
+    """Check a run's receipts against its execution nodes' chains, as `harness run` does at its end."""
+    folder = open_run_folder(run_dir, warn)
+    outcome = audit_folder(folder, inventory_path)
+    ConsoleEvents(console, wide).audit_finished(outcome)
+    build_report(folder)
+    if outcome.skipped:
+        sys.exit(EXIT_FAILURE)
+    if not outcome.ok:
+        sys.exit(EXIT_AUDIT_FAILED)
 
 
 @main.command()
@@ -290,8 +313,30 @@ def ledger() -> None:
 @_friendly_errors
 def ledger_verify(path: Path) -> None:
     """Check a node's chain (its data directory, ledger directory or blocks.jsonl)."""
+    chain = _chain(path)
+    if not chain_verdict(console, chain, verify_chain(chain)):
+        sys.exit(EXIT_FAILURE)
+
+
+@ledger.command("compare")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path), default=None,
+              help="Compare the chains of this inventory's execution nodes (nodes on this machine).")
+@_friendly_errors
+def ledger_compare(paths: tuple[Path, ...], inventory_path: Path | None) -> None:
+    """Check that nodes' chains hold the same commit at every sequence they all have; name the first that differs."""
+    chains = [_chain(path) for path in paths]
+    if inventory_path is not None:
+        chains += [_chain(Path(node.node_dir)) for node in load_inventory(inventory_path).by_role("execution")]
+    if len(chains) < 2:
+        raise ConfigError("PATH", "", "give two chains or more (node directories, ledger directories or "
+                                      "blocks.jsonl), or -i INVENTORY")
+    if not comparison_verdict(console, compare_chains(chains)):
+        sys.exit(EXIT_FAILURE)
+
+
+def _chain(path: Path) -> Path:
     target = find_chain(path)
     if target is None:
         raise ConfigError(path, "", "no blocks.jsonl here")
-    if not chain_verdict(console, target, verify_chain(target)):
-        sys.exit(EXIT_FAILURE)
+    return target

@@ -7,13 +7,14 @@ from typing import Any
 
 from protocol.documents import Document, load_yaml
 from protocol.tls_files import TlsFiles
+from vdlt.faults import FaultMode
 from vdlt.peers import ExecutionPeer
 
 ROLES = ("control", "execution", "client")
 KEYS = ("node_id", "role", "hardware_profile", "listen", "address", "data_dir", "sample_interval_s",
         "execution_nodes", "execution_timeout_s", "policy_file", "fsync", "fault", "tls")
 PEER_KEYS = ("node_id", "address", "hardware_profile", "cost_per_hour", "private_capable")
-FAULT_KEYS = ("wrong_result_rate", "delay_ms")
+FAULT_KEYS = ("wrong_result_rate", "forged_writes_rate", "delay_ms", "commit_delay_ms")
 TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
@@ -34,8 +35,7 @@ class NodeConfig:
     policy_file: Path | None = None
     # execution role
     fsync: str = "always"
-    fault_wrong_result_rate: float = 0.0
-    fault_delay_ms: float = 0.0
+    fault: FaultMode = FaultMode()
     # Mutual TLS for this node's port and its own calls to other nodes; plaintext when None.
     tls: TlsFiles | None = None
 
@@ -69,9 +69,13 @@ class NodeConfig:
             execution_timeout_s=doc.number(("execution_timeout_s",), raw.get("execution_timeout_s", 10.0), above=0),
             policy_file=Path(raw["policy_file"]) if raw.get("policy_file") else None,
             fsync=doc.choice(("fsync",), raw.get("fsync", "always"), ("always", "never")),
-            fault_wrong_result_rate=doc.number(("fault", "wrong_result_rate"), fault.get("wrong_result_rate", 0.0),
-                                               minimum=0, maximum=1),
-            fault_delay_ms=doc.number(("fault", "delay_ms"), fault.get("delay_ms", 0.0), minimum=0),
+            fault=FaultMode(
+                wrong_result_rate=doc.number(("fault", "wrong_result_rate"), fault.get("wrong_result_rate", 0.0),
+                                             minimum=0, maximum=1),
+                forged_writes_rate=doc.number(("fault", "forged_writes_rate"), fault.get("forged_writes_rate", 0.0),
+                                              minimum=0, maximum=1),
+                delay_ms=doc.number(("fault", "delay_ms"), fault.get("delay_ms", 0.0), minimum=0),
+                commit_delay_ms=doc.number(("fault", "commit_delay_ms"), fault.get("commit_delay_ms", 0.0), minimum=0)),
             tls=_tls(doc, raw.get("tls")),
         )
 

@@ -10,12 +10,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from node_agent.config import NodeConfig
-from node_agent.service import ExecutionViews, NodeAgentService
+from node_agent.service import NodeAgentService, RoleState
 from node_agent.state import StateSampler
-from protocol import ledger_pb2_grpc, node_agent_pb2_grpc
+from protocol import ledger_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
+from protocol.decoding import DecodeRequests
+from protocol.errors import HarnessError
 from protocol.tls import add_port
 from vdlt.control import ControlService
-from vdlt.execution import ExecutionService, FaultMode
+from vdlt.execution import ExecutionService
 from vdlt.ledger import BlockLog, LedgerError
 from vdlt.policy import load_policy
 
@@ -34,25 +36,32 @@ def _async(function):  # type: ignore[no-untyped-def]
 async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None) -> None:
     """Serves until SIGTERM or SIGINT; calls ``on_serving`` once it answers health checks."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[DecodeRequests()])
     sampler = StateSampler(config.node_id, config.role, config.hardware_profile, config.data_dir,
                            config.sample_interval_s)
     closers = []
-    execution_views: ExecutionViews | None = None
+    role_state: RoleState | None = None
     if config.role == "control":
-        control = ControlService(list(config.execution_nodes), load_policy(config.policy_file), config.data_dir,
-                                 config.sample_interval_s, config.execution_timeout_s, config.tls)
+        try:
+            control = ControlService(list(config.execution_nodes), load_policy(config.policy_file), config.data_dir,
+                                     config.sample_interval_s, config.execution_timeout_s, config.tls,
+                                     sync_log=config.fsync == "always")
+        except HarnessError as error:
+            raise SystemExit(f"node {config.node_id} cannot resume its commit log: {error}") from None
         control.start()
         ledger_pb2_grpc.add_ControlServicer_to_server(control, server)
         closers.append(control.close)
-        execution_views = control.execution_views
+
+        def control_state(state: node_agent_pb2.NodeState) -> None:
+            state.execution_nodes.extend(control.execution_views())
+        role_state = control_state
     elif config.role == "execution":
         try:
             block_log = BlockLog(config.data_dir / "ledger", fsync=config.fsync)  # type: ignore[arg-type]
         except LedgerError as error:
             # The last lines of the log are what `start` reports: a message, not a traceback.
             raise SystemExit(f"node {config.node_id} cannot resume its ledger: {error}") from None
-        fault = FaultMode(config.fault_wrong_result_rate, config.fault_delay_ms)
+        fault = config.fault
         if fault.active:
             log.warning("node %s runs FAULTY: %s", config.node_id, fault)
 
@@ -60,7 +69,11 @@ async def serve(config: NodeConfig, on_serving: Callable[[], None] | None = None
             ExecutionService(config.node_id, block_log, fault, sampler.update_trust), server)
         closers.append(_async(block_log.close))
 
-    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler, execution_views), server)
+        def execution_state(state: node_agent_pb2.NodeState) -> None:
+            state.last_sequence = block_log.last_sequence
+        role_state = execution_state
+
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(sampler, role_state), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if add_port(server, config.listen, config.tls) == 0:

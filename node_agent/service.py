@@ -14,19 +14,20 @@ MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 60_000
 
 
-ExecutionViews = Callable[[], list[pb.ExecutionNodeView]]
+RoleState = Callable[[pb.NodeState], None]
+"""Fills in what the node's role adds to its state (a control node's view of its execution
+nodes, an execution node's last commit), on the event loop that changes it."""
 
 
 class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
-    def __init__(self, sampler: StateSampler, execution_views: ExecutionViews | None = None) -> None:
+    def __init__(self, sampler: StateSampler, role_state: RoleState | None = None) -> None:
         self.sampler = sampler
-        # A control node's view of its execution nodes, read on the event loop that changes it.
-        self.execution_views = execution_views
+        self.role_state = role_state
 
     async def _state(self) -> pb.NodeState:
         state = await asyncio.to_thread(self.sampler.snapshot)
-        if self.execution_views is not None:
-            state.execution_nodes.extend(self.execution_views())
+        if self.role_state is not None:
+            self.role_state(state)
         return state
 
     async def GetState(self, request: pb.GetStateRequest, context: grpc.aio.ServicerContext) -> pb.NodeState:

@@ -15,6 +15,7 @@ EXIT_FAILURE = 1            # something failed at run time
 EXIT_CONFIG = 2             # a benchmark, inventory, policy, node configuration or results-database setting is wrong
 EXIT_NOT_SERVING = 3        # `status`: a node does not serve
 EXIT_SLO_MISSED = 4         # a service-level objective was missed
+EXIT_AUDIT_FAILED = 5       # the run's audit found a receipt the chains do not bear out
 EXIT_NOTHING_CONFIRMED = 6  # a run sent transactions and none was confirmed
 
 

@@ -14,11 +14,13 @@ class ReceiptStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECEIPT_STATUS_REJECTED: _ClassVar[ReceiptStatus]
     RECEIPT_STATUS_DROPPED: _ClassVar[ReceiptStatus]
     RECEIPT_STATUS_ERROR: _ClassVar[ReceiptStatus]
+    RECEIPT_STATUS_UNKNOWN: _ClassVar[ReceiptStatus]
 RECEIPT_STATUS_UNSPECIFIED: ReceiptStatus
 RECEIPT_STATUS_CONFIRMED: ReceiptStatus
 RECEIPT_STATUS_REJECTED: ReceiptStatus
 RECEIPT_STATUS_DROPPED: ReceiptStatus
 RECEIPT_STATUS_ERROR: ReceiptStatus
+RECEIPT_STATUS_UNKNOWN: ReceiptStatus
 
 class TransactionBatch(_message.Message):
     __slots__ = ("transactions",)
@@ -33,12 +35,14 @@ class ReceiptBatch(_message.Message):
     def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ...) -> None: ...
 
 class ReadCommitsRequest(_message.Message):
-    __slots__ = ("after_sequence", "through_sequence")
+    __slots__ = ("after_sequence", "through_sequence", "omit_writes")
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     THROUGH_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    OMIT_WRITES_FIELD_NUMBER: _ClassVar[int]
     after_sequence: int
     through_sequence: int
-    def __init__(self, after_sequence: _Optional[int] = ..., through_sequence: _Optional[int] = ...) -> None: ...
+    omit_writes: bool
+    def __init__(self, after_sequence: _Optional[int] = ..., through_sequence: _Optional[int] = ..., omit_writes: _Optional[bool] = ...) -> None: ...
 
 class CommitBatch(_message.Message):
     __slots__ = ("commits",)
@@ -63,7 +67,7 @@ class Transaction(_message.Message):
     def __init__(self, id: _Optional[str] = ..., cos: _Optional[int] = ..., source: _Optional[str] = ..., contract: _Optional[str] = ..., operation: _Optional[str] = ..., arguments_json: _Optional[str] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("transaction_id", "status", "reason", "cos_asked", "cos_given", "execution_nodes", "block_height", "result_digest", "result_json", "timings")
+    __slots__ = ("transaction_id", "status", "reason", "cos_asked", "cos_given", "execution_nodes", "block_height", "result_digest", "result_json", "timings", "sequence")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +78,7 @@ class Receipt(_message.Message):
     RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     status: ReceiptStatus
     reason: str
@@ -84,7 +89,8 @@ class Receipt(_message.Message):
     result_digest: str
     result_json: str
     timings: Timings
-    def __init__(self, transaction_id: _Optional[str] = ..., status: _Optional[_Union[ReceiptStatus, str]] = ..., reason: _Optional[str] = ..., cos_asked: _Optional[int] = ..., cos_given: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[str]] = ..., block_height: _Optional[int] = ..., result_digest: _Optional[str] = ..., result_json: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    sequence: int
+    def __init__(self, transaction_id: _Optional[str] = ..., status: _Optional[_Union[ReceiptStatus, str]] = ..., reason: _Optional[str] = ..., cos_asked: _Optional[int] = ..., cos_given: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[str]] = ..., block_height: _Optional[int] = ..., result_digest: _Optional[str] = ..., result_json: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class Timings(_message.Message):
     __slots__ = ("received_ns", "dispatched_ns", "decided_ns")
@@ -143,34 +149,40 @@ class ExecutionResult(_message.Message):
     def __init__(self, transaction_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., result_json: _Optional[str] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ..., reads: _Optional[_Iterable[_Union[Read, _Mapping]]] = ...) -> None: ...
 
 class Commit(_message.Message):
-    __slots__ = ("sequence", "transaction", "accepted", "result_digest", "writes")
+    __slots__ = ("sequence", "transaction", "accepted", "result_digest", "writes", "cos_given")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     RESULT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     WRITES_FIELD_NUMBER: _ClassVar[int]
+    COS_GIVEN_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     transaction: Transaction
     accepted: bool
     result_digest: str
     writes: _containers.RepeatedCompositeFieldContainer[Write]
-    def __init__(self, sequence: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., accepted: _Optional[bool] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ...) -> None: ...
+    cos_given: int
+    def __init__(self, sequence: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., accepted: _Optional[bool] = ..., result_digest: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ..., cos_given: _Optional[int] = ...) -> None: ...
 
 class ExecuteBatchResult(_message.Message):
-    __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results", "last_sequence")
+    __slots__ = ("batch_id", "node_id", "block_height", "block_hash", "results", "last_sequence", "refused_sequence", "refused_reason")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     node_id: str
     block_height: int
     block_hash: str
     results: _containers.RepeatedCompositeFieldContainer[ExecutionResult]
     last_sequence: int
-    def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    refused_sequence: int
+    refused_reason: str
+    def __init__(self, batch_id: _Optional[int] = ..., node_id: _Optional[str] = ..., block_height: _Optional[int] = ..., block_hash: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ExecutionResult, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., refused_sequence: _Optional[int] = ..., refused_reason: _Optional[str] = ...) -> None: ...
 
 class TrustReport(_message.Message):
     __slots__ = ("score", "success_evidence", "failure_evidence", "agreements", "dissents", "timeouts")

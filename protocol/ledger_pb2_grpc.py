@@ -223,9 +223,10 @@ class ExecutionServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReadCommits(self, request, context):
-        """The commits in this node's chain with after_sequence < sequence <= through_sequence, in
-        sequence order, read back from its blocks: how a node that missed commits catches up.
-        FAILED_PRECONDITION when this node has not applied through_sequence itself yet.
+        """The commits in this node's chain with after_sequence < sequence <= through_sequence (0: its
+        last), in sequence order, read back from its blocks: what an audit compares with receipts,
+        and what a control node whose own log was lost rebuilds it from. FAILED_PRECONDITION when
+        this node has not applied through_sequence itself yet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -26,33 +26,33 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protocol import ledger_pb2 as protocol_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocol/node_agent.proto\x12\x11vdlt.nodeagent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15protocol/ledger.proto\"\x11\n\x0fGetStateRequest\"(\n\x11WatchStateRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\xc6\x03\n\tNodeState\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12)\n\x04role\x18\x02 \x01(\x0e\x32\x1b.vdlt.nodeagent.v1.NodeRole\x12\x18\n\x10hardware_profile\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x03\x63pu\x18\x05 \x01(\x0b\x32\x1b.vdlt.nodeagent.v1.CpuState\x12.\n\x06memory\x18\x06 \x01(\x0b\x32\x1e.vdlt.nodeagent.v1.MemoryState\x12\x30\n\x07storage\x18\x07 \x01(\x0b\x32\x1f.vdlt.nodeagent.v1.StorageState\x12*\n\x05trust\x18\x08 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\x12\x10\n\x08sequence\x18\t \x01(\x04\x12=\n\x0f\x65xecution_nodes\x18\n \x03(\x0b\x32$.vdlt.nodeagent.v1.ExecutionNodeView\x12\x13\n\x0b\x63ode_digest\x18\x0b \x01(\t\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\"\x89\x01\n\x11\x45xecutionNodeView\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nselectable\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12*\n\x05trust\x18\x04 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\x12\x13\n\x0boutstanding\x18\x05 \x01(\r\"\xb9\x03\n\x08\x43puState\x12\x15\n\rlogical_count\x18\x01 \x01(\r\x12\x16\n\x0ephysical_count\x18\x02 \x01(\r\x12\x1b\n\x13utilization_percent\x18\x03 \x01(\x01\x12$\n\x1cper_core_utilization_percent\x18\x04 \x03(\x01\x12\x17\n\x0fload_average_1m\x18\x05 \x01(\x01\x12\x17\n\x0fload_average_5m\x18\x06 \x01(\x01\x12\x18\n\x10load_average_15m\x18\x07 \x01(\x01\x12\x1d\n\x15\x66requency_current_mhz\x18\x08 \x01(\x01\x12\x19\n\x11\x66requency_max_mhz\x18\t \x01(\x01\x12\x14\n\x0cuser_percent\x18\n \x01(\x01\x12\x16\n\x0esystem_percent\x18\x0b \x01(\x01\x12\x14\n\x0cidle_percent\x18\x0c \x01(\x01\x12\x16\n\x0eiowait_percent\x18\r \x01(\x01\x12\x15\n\rsteal_percent\x18\x0e \x01(\x01\x12\x14\n\x0cnice_percent\x18\x0f \x01(\x01\x12\x13\n\x0birq_percent\x18\x10 \x01(\x01\x12\x17\n\x0fsoftirq_percent\x18\x11 \x01(\x01\"e\n\x0bMemoryState\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x17\n\x0f\x61vailable_bytes\x18\x02 \x01(\x04\x12\x12\n\nused_bytes\x18\x03 \x01(\x04\x12\x14\n\x0cused_percent\x18\x04 \x01(\x01\"\x80\x01\n\x0cStorageState\x12-\n\x06mounts\x18\x01 \x03(\x0b\x32\x1d.vdlt.nodeagent.v1.MountState\x12-\n\x05\x64isks\x18\x02 \x03(\x0b\x32\x1e.vdlt.nodeagent.v1.DiskIoState\x12\x12\n\ndata_mount\x18\x03 \x01(\t\"i\n\nMountState\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0e\n\x06\x66stype\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x12\n\nfree_bytes\x18\x05 \x01(\x04\"\xae\x01\n\x0b\x44iskIoState\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x12\n\nread_bytes\x18\x02 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x03 \x01(\x04\x12\x12\n\nread_count\x18\x04 \x01(\x04\x12\x13\n\x0bwrite_count\x18\x05 \x01(\x04\x12\x1d\n\x15read_bytes_per_second\x18\x06 \x01(\x01\x12\x1e\n\x16write_bytes_per_second\x18\x07 \x01(\x01*k\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_ROLE_CONTROL\x10\x01\x12\x17\n\x13NODE_ROLE_EXECUTION\x10\x02\x12\x14\n\x10NODE_ROLE_CLIENT\x10\x03\x32\xad\x01\n\tNodeAgent\x12L\n\x08GetState\x12\".vdlt.nodeagent.v1.GetStateRequest\x1a\x1c.vdlt.nodeagent.v1.NodeState\x12R\n\nWatchState\x12$.vdlt.nodeagent.v1.WatchStateRequest\x1a\x1c.vdlt.nodeagent.v1.NodeState0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocol/node_agent.proto\x12\x11vdlt.nodeagent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15protocol/ledger.proto\"\x11\n\x0fGetStateRequest\"(\n\x11WatchStateRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\xdd\x03\n\tNodeState\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12)\n\x04role\x18\x02 \x01(\x0e\x32\x1b.vdlt.nodeagent.v1.NodeRole\x12\x18\n\x10hardware_profile\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x03\x63pu\x18\x05 \x01(\x0b\x32\x1b.vdlt.nodeagent.v1.CpuState\x12.\n\x06memory\x18\x06 \x01(\x0b\x32\x1e.vdlt.nodeagent.v1.MemoryState\x12\x30\n\x07storage\x18\x07 \x01(\x0b\x32\x1f.vdlt.nodeagent.v1.StorageState\x12*\n\x05trust\x18\x08 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\x12\x10\n\x08sequence\x18\t \x01(\x04\x12=\n\x0f\x65xecution_nodes\x18\n \x03(\x0b\x32$.vdlt.nodeagent.v1.ExecutionNodeView\x12\x13\n\x0b\x63ode_digest\x18\x0b \x01(\t\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\x12\x15\n\rlast_sequence\x18\r \x01(\x04\"\x89\x01\n\x11\x45xecutionNodeView\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nselectable\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12*\n\x05trust\x18\x04 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\x12\x13\n\x0boutstanding\x18\x05 \x01(\r\"\xb9\x03\n\x08\x43puState\x12\x15\n\rlogical_count\x18\x01 \x01(\r\x12\x16\n\x0ephysical_count\x18\x02 \x01(\r\x12\x1b\n\x13utilization_percent\x18\x03 \x01(\x01\x12$\n\x1cper_core_utilization_percent\x18\x04 \x03(\x01\x12\x17\n\x0fload_average_1m\x18\x05 \x01(\x01\x12\x17\n\x0fload_average_5m\x18\x06 \x01(\x01\x12\x18\n\x10load_average_15m\x18\x07 \x01(\x01\x12\x1d\n\x15\x66requency_current_mhz\x18\x08 \x01(\x01\x12\x19\n\x11\x66requency_max_mhz\x18\t \x01(\x01\x12\x14\n\x0cuser_percent\x18\n \x01(\x01\x12\x16\n\x0esystem_percent\x18\x0b \x01(\x01\x12\x14\n\x0cidle_percent\x18\x0c \x01(\x01\x12\x16\n\x0eiowait_percent\x18\r \x01(\x01\x12\x15\n\rsteal_percent\x18\x0e \x01(\x01\x12\x14\n\x0cnice_percent\x18\x0f \x01(\x01\x12\x13\n\x0birq_percent\x18\x10 \x01(\x01\x12\x17\n\x0fsoftirq_percent\x18\x11 \x01(\x01\"e\n\x0bMemoryState\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x17\n\x0f\x61vailable_bytes\x18\x02 \x01(\x04\x12\x12\n\nused_bytes\x18\x03 \x01(\x04\x12\x14\n\x0cused_percent\x18\x04 \x01(\x01\"\x80\x01\n\x0cStorageState\x12-\n\x06mounts\x18\x01 \x03(\x0b\x32\x1d.vdlt.nodeagent.v1.MountState\x12-\n\x05\x64isks\x18\x02 \x03(\x0b\x32\x1e.vdlt.nodeagent.v1.DiskIoState\x12\x12\n\ndata_mount\x18\x03 \x01(\t\"i\n\nMountState\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0e\n\x06\x66stype\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x12\n\nfree_bytes\x18\x05 \x01(\x04\"\xae\x01\n\x0b\x44iskIoState\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x12\n\nread_bytes\x18\x02 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x03 \x01(\x04\x12\x12\n\nread_count\x18\x04 \x01(\x04\x12\x13\n\x0bwrite_count\x18\x05 \x01(\x04\x12\x1d\n\x15read_bytes_per_second\x18\x06 \x01(\x01\x12\x1e\n\x16write_bytes_per_second\x18\x07 \x01(\x01*k\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_ROLE_CONTROL\x10\x01\x12\x17\n\x13NODE_ROLE_EXECUTION\x10\x02\x12\x14\n\x10NODE_ROLE_CLIENT\x10\x03\x32\xad\x01\n\tNodeAgent\x12L\n\x08GetState\x12\".vdlt.nodeagent.v1.GetStateRequest\x1a\x1c.vdlt.nodeagent.v1.NodeState\x12R\n\nWatchState\x12$.vdlt.nodeagent.v1.WatchStateRequest\x1a\x1c.vdlt.nodeagent.v1.NodeState0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protocol.node_agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODEROLE']._serialized_start=1724
-  _globals['_NODEROLE']._serialized_end=1831
+  _globals['_NODEROLE']._serialized_start=1747
+  _globals['_NODEROLE']._serialized_end=1854
   _globals['_GETSTATEREQUEST']._serialized_start=104
   _globals['_GETSTATEREQUEST']._serialized_end=121
   _globals['_WATCHSTATEREQUEST']._serialized_start=123
   _globals['_WATCHSTATEREQUEST']._serialized_end=163
   _globals['_NODESTATE']._serialized_start=166
-  _globals['_NODESTATE']._serialized_end=620
-  _globals['_EXECUTIONNODEVIEW']._serialized_start=623
-  _globals['_EXECUTIONNODEVIEW']._serialized_end=760
-  _globals['_CPUSTATE']._serialized_start=763
-  _globals['_CPUSTATE']._serialized_end=1204
-  _globals['_MEMORYSTATE']._serialized_start=1206
-  _globals['_MEMORYSTATE']._serialized_end=1307
-  _globals['_STORAGESTATE']._serialized_start=1310
-  _globals['_STORAGESTATE']._serialized_end=1438
-  _globals['_MOUNTSTATE']._serialized_start=1440
-  _globals['_MOUNTSTATE']._serialized_end=1545
-  _globals['_DISKIOSTATE']._serialized_start=1548
-  _globals['_DISKIOSTATE']._serialized_end=1722
-  _globals['_NODEAGENT']._serialized_start=1834
-  _globals['_NODEAGENT']._serialized_end=2007
+  _globals['_NODESTATE']._serialized_end=643
+  _globals['_EXECUTIONNODEVIEW']._serialized_start=646
+  _globals['_EXECUTIONNODEVIEW']._serialized_end=783
+  _globals['_CPUSTATE']._serialized_start=786
+  _globals['_CPUSTATE']._serialized_end=1227
+  _globals['_MEMORYSTATE']._serialized_start=1229
+  _globals['_MEMORYSTATE']._serialized_end=1330
+  _globals['_STORAGESTATE']._serialized_start=1333
+  _globals['_STORAGESTATE']._serialized_end=1461
+  _globals['_MOUNTSTATE']._serialized_start=1463
+  _globals['_MOUNTSTATE']._serialized_end=1568
+  _globals['_DISKIOSTATE']._serialized_start=1571
+  _globals['_DISKIOSTATE']._serialized_end=1745
+  _globals['_NODEAGENT']._serialized_start=1857
+  _globals['_NODEAGENT']._serialized_end=2030
 # @@protoc_insertion_point(module_scope)

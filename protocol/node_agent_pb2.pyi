@@ -33,7 +33,7 @@ class WatchStateRequest(_message.Message):
     def __init__(self, interval_ms: _Optional[int] = ...) -> None: ...
 
 class NodeState(_message.Message):
-    __slots__ = ("node_id", "role", "hardware_profile", "timestamp", "cpu", "memory", "storage", "trust", "sequence", "execution_nodes", "code_digest", "uptime_seconds")
+    __slots__ = ("node_id", "role", "hardware_profile", "timestamp", "cpu", "memory", "storage", "trust", "sequence", "execution_nodes", "code_digest", "uptime_seconds", "last_sequence")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_PROFILE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class NodeState(_message.Message):
     EXECUTION_NODES_FIELD_NUMBER: _ClassVar[int]
     CODE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: NodeRole
     hardware_profile: str
@@ -58,7 +59,8 @@ class NodeState(_message.Message):
     execution_nodes: _containers.RepeatedCompositeFieldContainer[ExecutionNodeView]
     code_digest: str
     uptime_seconds: float
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., hardware_profile: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu: _Optional[_Union[CpuState, _Mapping]] = ..., memory: _Optional[_Union[MemoryState, _Mapping]] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., trust: _Optional[_Union[_ledger_pb2.TrustReport, _Mapping]] = ..., sequence: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[_Union[ExecutionNodeView, _Mapping]]] = ..., code_digest: _Optional[str] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+    last_sequence: int
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., hardware_profile: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu: _Optional[_Union[CpuState, _Mapping]] = ..., memory: _Optional[_Union[MemoryState, _Mapping]] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., trust: _Optional[_Union[_ledger_pb2.TrustReport, _Mapping]] = ..., sequence: _Optional[int] = ..., execution_nodes: _Optional[_Iterable[_Union[ExecutionNodeView, _Mapping]]] = ..., code_digest: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
 class ExecutionNodeView(_message.Message):
     __slots__ = ("node_id", "selectable", "reason", "trust", "outstanding")

@@ -204,3 +204,66 @@ def influxdb_v1(tmp_path: Path) -> Iterator[str]:
 def victoria_metrics(tmp_path: Path) -> Iterator[str]:
     """Debian's victoria-metrics on a free loopback port with temporary data; yields its URL."""
     yield from _results_server(results_servers.victoria_metrics, tmp_path / "vm")
+
+
+class LedgerBed:
+    """Execution and control nodes started by the agent's own daemon commands, each with the
+    policy and fault modes a test gives: for holding vdlt to its promises under what breaks them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.configs: dict[str, Path] = {}
+        self.endpoints: dict[str, str] = {}
+
+    def add_execution(self, name: str, **extra: object) -> str:
+        port = free_port()
+        self.configs[name] = node_config(self.directory, name, "execution", port, **extra)
+        self.endpoints[name] = f"127.0.0.1:{port}"
+        return name
+
+    def add_control(self, name: str, policy: dict | None = None, execution: list[str] | None = None,
+                    **extra: object) -> str:
+        port = free_port()
+        if policy is not None:
+            policy_file = self.directory / f"{name}-policy.yaml"
+            policy_file.write_text(yaml.safe_dump(policy))
+            extra["policy_file"] = str(policy_file)
+        peers = [{"node_id": n, "address": self.endpoints[n], "private_capable": True}
+                 for n in execution or self.execution_nodes]
+        self.configs[name] = node_config(self.directory, name, "control", port, execution_nodes=peers, **extra)
+        self.endpoints[name] = f"127.0.0.1:{port}"
+        return name
+
+    @property
+    def execution_nodes(self) -> list[str]:
+        return [n for n, path in self.configs.items() if yaml.safe_load(path.read_text())["role"] == "execution"]
+
+    def chain(self, name: str) -> Path:
+        return self.directory / name / "ledger" / "blocks.jsonl"
+
+    def start(self, *names: str) -> None:
+        for name in names or tuple(self.configs):
+            agent("start", self.configs[name])
+
+    def stop(self, *names: str) -> None:
+        for name in names or tuple(self.configs):
+            agent("stop", self.configs[name])
+
+    def kill(self, name: str) -> None:
+        import signal
+
+        os.kill(int((self.directory / name / "agent.pid").read_text()), signal.SIGKILL)
+        (self.directory / name / "agent.pid").unlink()
+
+    def log(self, name: str) -> str:
+        return (self.directory / name / "agent.log").read_text()
+
+
+@pytest.fixture
+def ledger_bed(tmp_path: Path) -> Iterator[LedgerBed]:
+    bed = LedgerBed(tmp_path / "bed")
+    bed.directory.mkdir()
+    yield bed
+    for config in bed.configs.values():
+        subprocess.run([sys.executable, "-m", "node_agent", "stop", "--config", str(config)],
+                       capture_output=True, timeout=60)

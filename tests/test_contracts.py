@@ -93,19 +93,19 @@ def test_contracts_through_the_ledger(ledger_pair: dict) -> None:
     with grpc.insecure_channel(ledger_pair["control"]) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
         for i, (name, vcpu, cost) in enumerate([("np-a", 10, 5), ("np-b", 4, 3)]):
-            receipt = submit(stub, f"add-{i}", 0xE0, "resource-broker", "addNetworkProvider", name=name,
+            receipt = submit(stub, f"add-{i}", 0x20, "resource-broker", "addNetworkProvider", name=name,
                              resources={"vcpu": vcpu}, cost={"vcpu": cost}, balance=100)
             assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
-        best = submit(stub, "best", 0xE0, "resource-broker", "getBestMatch", type="vcpu", units=3)
+        best = submit(stub, "best", 0x20, "resource-broker", "getBestMatch", type="vcpu", units=3)
         assert json.loads(best.result_json)["provider"] == "np-b"
-        reserve = submit(stub, "res", 0xE0, "resource-broker", "reserve", requester="np-a", provider="np-b",
+        reserve = submit(stub, "res", 0x20, "resource-broker", "reserve", requester="np-a", provider="np-b",
                          type="vcpu", units=3)
         assert json.loads(reserve.result_json)["paid"] == 9
         compute = submit(stub, "cpu", 0b110_00000, "compute", "hash", seed="x", iterations=20_000)
         assert compute.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED and compute.cos_given >> 5 == 0b110
         stored = submit(stub, "disk", 0b101_00000, "storage", "write", key="k", size=100_000)
         assert stored.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED
-        refused = submit(stub, "bad", 0xE0, "compute", "hash", iterations=0)
+        refused = submit(stub, "bad", 0x20, "compute", "hash", iterations=0)
         assert refused.status == ledger_pb2.RECEIPT_STATUS_REJECTED and "iterations" in refused.reason
     blocks = list(iter_blocks(ledger_pair["exec_dir"] / "ledger" / "blocks.jsonl"))
     written = [t for b in blocks for t in b.transactions if t.id == "disk"]

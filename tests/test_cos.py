@@ -45,8 +45,16 @@ def test_control_node_decodes_all_classes_and_returns_reserved_bits(ledger_pair:
             receipt = stub.Submit(ledger_pb2.Transaction(
                 id=f"cos-{bits}", cos=cos, source="operator", contract="kv", operation="put",
                 arguments_json='{"key": "k", "value": 1}'), timeout=10)
+            if bits == 0b111:  # fast-confirmation: two replicas must agree, and there is one execution node
+                assert receipt.status == ledger_pb2.RECEIPT_STATUS_DROPPED, receipt
+                assert "needs 2 agreeing replicas and only 1 execution node(s) can be chosen" in receipt.reason
+                assert receipt.cos_given == cos
+                continue
             assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
             assert receipt.cos_asked == cos
-            assert receipt.cos_given == cos
+            if bits == 0b011:  # management-control from a claimed (not authenticated) source
+                assert receipt.cos_given == 0b10101, "a claimed source got management-control"
+            else:
+                assert receipt.cos_given == cos
             assert receipt.execution_nodes == ["exec-0"]
             assert receipt.block_height >= 1

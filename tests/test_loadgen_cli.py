@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 from tests.conftest import REPO, free_port, harness
@@ -126,3 +128,27 @@ def pytest_approx(expected: float, rel: float):  # noqa: ANN201 - local shorthan
     import pytest
 
     return pytest.approx(expected, rel=rel)
+
+
+def test_transactions_sent_on_a_stream_that_broke_are_unknown_not_failed(tmp_path: Path, sink_factory) -> None:
+    """The node may have committed what it received before its stream broke: the run records
+    those as unknown (an uncertain outcome), and only what never left as an error."""
+    endpoint = sink_factory("--stall-after", "0.5", "--stall-for", "60")
+    port = endpoint.rsplit(":", 1)[1]
+    path = bench(tmp_path, [{
+        "label": "broken", "txDuration": 6, "timeout": 30, "rateControl": {"type": "fixed-rate", "opts": {"tps": 100}},
+        "workload": {"module": KV},
+    }])
+    run = subprocess.Popen([str(REPO / ".venv" / "bin" / "harness"), "run", str(path), "--endpoint", endpoint,
+                            "--results-dir", str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "r").glob("*/transactions/*")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the round runs
+    time.sleep(1.5)  # the sink has stopped answering what it receives
+    (sink,) = [p for p in psutil.process_iter(["cmdline"]) if f"--port {port}" in " ".join(p.info["cmdline"] or [])]
+    sink.kill()
+    run.communicate(timeout=60)
+    total = json.loads((only_run(tmp_path / "r") / "summary.json").read_text())["rounds"][0]["total"]
+    reasons = {r["status"]: r for r in total["failure_reasons"]}
+    assert reasons["unknown"]["count"] > 0 and "the stream broke after it was sent" in reasons["unknown"]["reason"]
+    assert total["failed_by_reason"].get("error", 0) + reasons["unknown"]["count"] + total["succeeded"] <= 600

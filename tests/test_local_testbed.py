@@ -74,11 +74,29 @@ def test_up_status_run_down(local_inventory: Path, tmp_path: Path) -> None:
     assert {len(r["execution_nodes"].split(";")) for r in rows if r["class_asked"] == "fast-confirmation"} == {2}
     assert {r["execution_nodes"] for r in rows if r["class_asked"] == "best-effort"} == {"exec-0", "exec-1", "exec-2"}
 
+    # Every receipt was checked against the chains at the end of the run.
+    assert "audit: every receipt is borne out by the chains, and the chains agree" in run.stdout
+    audit = summary["audit"]
+    assert audit["ok"] and sum(c["confirmed_present"] for c in audit["classes"].values()) == 300
+    assert "Ledger audit" in (run_dir / "report.html").read_text()
+
     # The testbed was already up: run leaves it up.
     assert len(processes_mentioning(marker)) == 4
     down = harness("down", "-i", str(local_inventory))
     assert down.returncode == 0, down.stdout + down.stderr
     assert processes_mentioning(marker) == []
+
+    # A confirmed transaction gone from every chain: the audit, run again on the chains the nodes
+    # left on disk, fails and says which promise broke.
+    lost = next(r["tx_id"] for r in rows if r["class_asked"] == "best-effort")
+    for node in ("exec-0", "exec-1", "exec-2"):
+        chain = local_inventory / "nodes" / node / "ledger" / "blocks.jsonl"
+        chain.write_text(chain.read_text().replace(f'"{lost}"', '"someone-else"'))
+    audited = harness("audit", str(run_dir))
+    assert audited.returncode == 5, audited.stdout + audited.stderr
+    assert ("audit FAILED: best-effort: 1 confirmed transaction(s) are in fewer chains than the class's quorum "
+            "(1 in none)") in " ".join(audited.stdout.split())
+    assert not json.loads((run_dir / "summary.json").read_text())["audit"]["ok"]
 
 
 def agent_pids(marker: str) -> dict[str, int]:

@@ -89,6 +89,15 @@ def test_benchmark_across_the_hosts(testbed: netns.NetnsTestbed, tmp_path: Path)
     assert {r["node"] for r in manifest["hardware"]} == {h.name for h in testbed.hosts}
     # Every host's state was recorded through the run, over its own address.
     assert {p.stem for p in (run_dir / "nodes").glob("*.jsonl")} == {h.name for h in testbed.hosts}
+    # The run's receipts were checked against the execution hosts' chains, read through their agents.
+    assert summary["audit"]["ok"] and summary["audit"]["classes"]["fast-confirmation"]["confirmed_present"] > 0
+    # With an execution host's agent down, its chain is read over SSH.
+    away = next(h.name for h in testbed.hosts if h.role == "execution")
+    assert harness("down", "-i", inv(testbed), "--limit", away).returncode == 0
+    audit = harness("audit", str(run_dir))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "could not be read" not in audit.stdout and "every receipt is borne out" in audit.stdout, audit.stdout
+    assert harness("up", "-i", inv(testbed), "--limit", away).returncode == 0
 
 
 def remote_benchmark(directory: Path, length: str) -> Path:

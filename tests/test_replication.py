@@ -162,9 +162,9 @@ def test_killed_execution_node_resumes_its_chain_and_catches_up(local_inventory:
     assert harness("ledger", "verify", str(node_dir)).returncode == 0
 
 
-def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(local_inventory: Path,
-                                                                              tmp_path: Path) -> None:
-    # The control node keeps 10 commits for a node that is away; exec-0 misses 60.
+def test_a_node_away_past_what_is_kept_in_memory_gets_the_rest_from_the_control_nodes_log(
+        local_inventory: Path, tmp_path: Path) -> None:
+    # The control node keeps 10 commits in memory; exec-0 misses 60, and gets them from its log.
     use_policy(local_inventory, tmp_path, {"commit_backlog_limit": 10})
     nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
@@ -174,17 +174,15 @@ def test_a_node_away_past_the_backlog_limit_reads_what_it_missed_from_another(lo
         confirm_all(stub, range(20))
         kill_agent(node_dir)
         confirm_all(stub, range(20, 80))
-        # At least 11: commits sent to exec-0 before its stream broke are counted again with the rest.
-        behind = re.search(r"execution node exec-0 is (\d+) commits behind \(backlog limit 10", control_log.read_text())
-        assert behind and int(behind.group(1)) >= 11
         assert harness("up", "-i", str(local_inventory)).returncode == 0
         confirm_all(stub, range(80, 90))
     states = settled_states(local_inventory, ("exec-0", "exec-1", "exec-2"), 90)
     assert states["exec-0"] == states["exec-1"] == states["exec-2"], "exec-0 did not catch up"
     assert verify_chain(node_dir / "ledger").ok
     text = control_log.read_text()
+    behind = re.search(r"execution node exec-0 is (\d+) commits behind the log", text)
+    assert behind and int(behind.group(1)) >= 60
     assert "execution node exec-0 caught up through commit" in text
-    assert re.search(r"execution node exec-0 reads the commits it missed \(\d+\.\.\d+\) from exec-[12]'s chain", text)
 
 
 def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory: Path) -> None:
@@ -203,7 +201,7 @@ def test_a_restarted_node_gets_the_first_commit_after_it_returns(local_inventory
     assert states["exec-0"] == states["exec-1"]
 
 
-def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inventory: Path) -> None:
+def test_a_node_whose_chain_lost_its_tail_gets_it_back(local_inventory: Path) -> None:
     # As after a crash with vdlt_fsync: never, or a disk restored from an older copy.
     nodes = up_and_selecting(local_inventory)
     node_dir = local_inventory / "nodes" / "exec-0"
@@ -220,7 +218,7 @@ def test_a_node_whose_chain_lost_its_tail_reads_it_back_from_another(local_inven
     states = settled_states(local_inventory, ("exec-0", "exec-1"), 50)
     assert states["exec-0"] == states["exec-1"], "exec-0 did not get back what its chain lost"
     assert verify_chain(node_dir / "ledger").ok
-    assert re.search(r"execution node exec-0's chain ends at commit \d+, before commit \d+ it had in its chain",
+    assert re.search(r"execution node exec-0's chain ends at commit \d+, before commit \d+ it held",
                      (local_inventory / "nodes" / "control-0" / "agent.log").read_text())
 
 
@@ -237,9 +235,12 @@ def test_full_queue_drops_with_reason(tmp_path: Path) -> None:
         wait_for_selection(f"127.0.0.1:{control_port}")
         with grpc.insecure_channel(f"127.0.0.1:{control_port}") as channel:
             stub = ledger_pb2_grpc.ControlStub(channel)
-            txs = (ledger_pb2.Transaction(id=f"s{i}", cos=0, source="x", contract="kv", operation="get",
-                                          arguments_json='{"key": "a"}') for i in range(60))
-            receipts = list(stub.SubmitStream(txs, timeout=60))
+            txs = [ledger_pb2.Transaction(id=f"s{i}", cos=0, source="x", contract="kv", operation="get",
+                                          arguments_json='{"key": "a"}') for i in range(60)]
+            receipts = list(stub.SubmitStream(iter(txs), timeout=60))
+            # Nothing was applied for a dropped transaction: its retry is served, not dropped again.
+            first_dropped = next(i for i, r in enumerate(receipts) if r.status == ledger_pb2.RECEIPT_STATUS_DROPPED)
+            retry = stub.Submit(txs[first_dropped], timeout=30)
     finally:
         agent("stop", control)
         agent("stop", execution)
@@ -249,3 +250,4 @@ def test_full_queue_drops_with_reason(tmp_path: Path) -> None:
     assert statuses.count(ledger_pb2.RECEIPT_STATUS_CONFIRMED) >= 5
     dropped = next(r for r in receipts if r.status == ledger_pb2.RECEIPT_STATUS_DROPPED)
     assert dropped.reason == "scavenger queue is full (5 waiting)"
+    assert retry.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, retry

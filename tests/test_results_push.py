@@ -42,7 +42,8 @@ def influxql(url: str, database: str, query: str) -> dict:
 
 # One always-present field per measurement: counting it counts the measurement's points.
 COUNTED = {"vdlt_transactions": "lag_ms", "vdlt_rounds": "submitted", "cpu": "usage_idle", "system": "load1",
-           "mem": "total", "disk": "total", "diskio": "reads", "vdlt_trust": "score", "vdlt_selection": "outstanding"}
+           "mem": "total", "disk": "total", "diskio": "reads", "vdlt_trust": "score", "vdlt_selection": "outstanding",
+           "vdlt_audit": "confirmed"}
 
 
 def counts_v1(url: str) -> dict[str, int]:

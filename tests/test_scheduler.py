@@ -56,6 +56,27 @@ def test_an_idle_class_leaves_its_share_to_the_others() -> None:
     assert served[ServiceClass.BEST_EFFORT] == pytest.approx(800, rel=0.02)
 
 
+def test_a_newly_active_class_does_not_jump_ahead_of_a_waiting_class_of_equal_weight() -> None:
+    """Serving a light class's item must not take virtual time back to when it was queued: a class
+    that becomes active right after would be served about 20 times in a row (weight 40 against 2)."""
+    weights = {ServiceClass.FAST_CONFIRMATION: 40, ServiceClass.COMPUTATION_INTENSIVE: 40, ServiceClass.SCAVENGER: 2}
+    core: CbwfqCore[int] = CbwfqCore(policy_with(weights), FakeClock())
+    for i in range(1000):
+        core.offer(i, ServiceClass.FAST_CONFIRMATION)
+    core.offer(0, ServiceClass.SCAVENGER)
+    while core.take()[1] != ServiceClass.SCAVENGER:  # type: ignore[index]
+        pass
+    for i in range(1000):
+        core.offer(i, ServiceClass.COMPUTATION_INTENSIVE)
+    served = [core.take()[1] for _ in range(40)]  # type: ignore[index]
+    longest = run = 0
+    for previous, current in zip([None, *served], served):
+        run = run + 1 if current == previous else 1
+        longest = max(longest, run)
+    assert longest <= 2, served
+    assert Counter(served)[ServiceClass.FAST_CONFIRMATION] == pytest.approx(20, abs=2)
+
+
 def test_strict_class_goes_first_but_only_within_its_rate_cap() -> None:
     clock = FakeClock()
     weights = {ServiceClass.FAST_CONFIRMATION: 40, ServiceClass.BEST_EFFORT: 8}

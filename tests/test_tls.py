@@ -14,13 +14,19 @@ from grpc_health.v1 import health_pb2
 from harness.provision import testbed, tls
 from harness.provision.inventory import load_inventory
 from harness.testing.local import scratch_local_inventory
+from protocol import ledger_pb2, ledger_pb2_grpc
 from protocol.errors import HarnessError
-from protocol.tls import TlsFiles
+from protocol.tls import TlsFiles, channel
 from tests.conftest import harness, health, node_config, run_benchmark
+from vdlt.cos import CosByte, ServiceClass
 
 
 def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: Path, tmp_path: Path) -> None:
     scratch_local_inventory(local_inventory, use_tls=True)
+    # Only the controller's certificate may use management/control.
+    (local_inventory / "policy.yaml").write_text("reclassing: {management_sources: [harness-controller]}\n")
+    (local_inventory / "group_vars").mkdir(exist_ok=True)
+    (local_inventory / "group_vars" / "control.yml").write_text("vdlt_policy_file: policy.yaml\n")
     # Given by a relative path, the inventory's TLS files are found by Ansible too.
     up = harness("up", "-i", local_inventory.name, cwd=local_inventory.parent)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -37,6 +43,14 @@ def test_a_tls_testbed_serves_only_holders_of_its_certificates(local_inventory: 
         "cos": {"fast-confirmation": 1},
     }], tls_files=controller)
     assert result.total.succeeded == 100
+    # The source is the caller's certificate, whatever the transaction claims.
+    management = CosByte(ServiceClass.MANAGEMENT_CONTROL).to_int()
+    with channel(control, controller) as secure:
+        receipt = ledger_pb2_grpc.ControlStub(secure).Submit(ledger_pb2.Transaction(
+            id="claims-nobody", cos=management, source="nobody", contract="kv", operation="put",
+            arguments_json='{"key": "k", "value": 1}'), timeout=10)
+    assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt
+    assert receipt.cos_given == management, f"re-classed to {receipt.cos_given:#04x}"
     # A plaintext caller, and a caller whose certificate another CA signed, get nothing.
     stranger_inventory = scratch_local_inventory(tmp_path / "stranger", use_tls=True)
     tls.ensure(load_inventory(stranger_inventory))

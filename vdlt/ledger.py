@@ -5,6 +5,10 @@ previous hash, transaction root, state digest, time); the transaction root is a 
 over the transactions' digests, and each transaction carries its commit sequence number and
 write set, so a restarted node rebuilds its state by replaying the writes and resumes the chain
 where it stopped. Every key's version is the sequence number of the commit that last wrote it.
+
+A chain holds one history: its commits' sequences run 1, 2, 3, ... without a gap, and a
+transaction id appears once. :func:`verify_chain` checks that and everything that chains the
+blocks; :func:`compare_chains` names the first sequence at which two nodes' chains differ.
 """
 from __future__ import annotations
 
@@ -33,7 +37,10 @@ def sha256_hex(text: str) -> str:
 
 
 def merkle_root(leaves: list[str]) -> str:
-    """Binary Merkle root over hex digests; the last leaf of an odd level is paired with itself."""
+    """Binary Merkle root over hex digests; the last leaf of an odd level is paired with itself.
+
+    As in Bitcoin, a block whose last transaction is repeated has the same root (CVE-2012-2459):
+    :func:`verify_chain` refuses a transaction id that appears twice, which such a block holds."""
     if not leaves:
         return sha256_hex("")
     level = leaves
@@ -86,6 +93,28 @@ class Block:
         return cls(**body)
 
 
+def commit_key(tx_id: str, accepted: bool, result_digest: str) -> int:
+    """A 64-bit digest of what a commit is (which transaction, and the result agreed)."""
+    digest = hashlib.sha256(f"{tx_id}\0{int(accepted)}\0{result_digest}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def next_state_digest(previous: str, transactions: list[BlockTransaction]) -> str:
+    """The state digest after a block: it follows from the one before and the block's writes."""
+    return sha256_hex(previous + canonical_json([[t.id, t.writes] for t in transactions]))
+
+
+def _torn(line: bytes) -> bool:
+    """A line that is no JSON document at all: a write cut short (JSON of the wrong shape is not)."""
+    if not line.endswith(b"\n"):
+        return True
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False
+
+
 class LedgerError(HarnessError):
     pass
 
@@ -96,6 +125,7 @@ class VerifyReport:
     blocks: int
     first_bad_height: int | None = None
     problem: str = ""
+    last_sequence: int = 0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +150,9 @@ class BlockLog:
         # commits after a sequence are read from there, not from the start of a long chain.
         self._block_last_sequence = array("q")
         self._block_offset = array("q")
+        # A short digest of each commit, by sequence (commit s at [s - 1]): a commit sent again
+        # is told from a different one at the same sequence without reading the chain back.
+        self._commit_keys = array("q")
         self._size = 0
         self._resume()
         self._file = open(self.path, "ab")
@@ -129,22 +162,24 @@ class BlockLog:
             return
         good_bytes = 0
         with open(self.path, "rb") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if not raw.endswith(b"\n"):
-                    break  # torn write from a crash: the block never completed
-                try:
-                    block = Block.from_json(raw.decode())
-                except (ValueError, TypeError, KeyError) as error:
-                    raise LedgerError(
-                        f"{self.path}: line {line_number}: not a block this version can read ({error}); a chain "
-                        "written by another version of vdlt-harness cannot be resumed: move it away to start anew"
-                    ) from error
-                problem = _check_block(block, self.height + 1, self.head_hash)
-                if problem:
-                    raise LedgerError(f"{self.path}: block {block.height}: {problem}")
-                self._apply(block)
-                self._index(good_bytes)
-                good_bytes += len(raw)
+            lines = handle.readlines()
+        for line_number, raw in enumerate(lines, start=1):
+            last = line_number == len(lines)
+            if last and _torn(raw):
+                break  # a write a crash cut short (whatever its last byte): the block never completed
+            try:
+                block = Block.from_json(raw.decode())
+            except (ValueError, TypeError, KeyError) as error:
+                raise LedgerError(
+                    f"{self.path}: line {line_number}: not a block this version can read ({error}); a chain "
+                    "written by another version of vdlt-harness cannot be resumed: move it away to start anew"
+                ) from error
+            problem = _check_block(block, self.height + 1, self.head_hash) or self._check_sequences(block)
+            if problem:
+                raise LedgerError(f"{self.path}: block {block.height}: {problem}")
+            self._apply(block)
+            self._index(good_bytes)
+            good_bytes += len(raw)
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "r+b") as handle:
                 handle.truncate(good_bytes)
@@ -160,16 +195,29 @@ class BlockLog:
         self.head_hash = block.hash
         self.state_digest = block.state_digest
 
+    def _check_sequences(self, block: Block) -> str:
+        expected = self.last_sequence + 1
+        for tx in block.transactions:
+            if tx.sequence != expected:
+                return f"transaction {tx.id} has sequence {tx.sequence}, expected {expected} (a gap or a repeat)"
+            expected += 1
+        return ""
+
     def _apply_writes(self, transactions: list[BlockTransaction]) -> None:
         for tx in transactions:
             for key, value in tx.writes.items():
                 self.values[key] = value
                 self.versions[key] = tx.sequence
             self.last_sequence = max(self.last_sequence, tx.sequence)
+            self._commit_keys.append(commit_key(tx.id, tx.accepted, tx.result_digest))
+
+    def commit_key_at(self, sequence: int) -> int | None:
+        """The short digest of the commit at ``sequence`` in this chain, None beyond its end."""
+        return self._commit_keys[sequence - 1] if 0 < sequence <= len(self._commit_keys) else None
 
     def append(self, transactions: list[BlockTransaction]) -> Block:
-        writes = [[t.id, t.writes] for t in transactions]
-        state_digest = sha256_hex(self.state_digest + canonical_json(writes))
+        """Appends a block of commits that follow the chain's last in sequence."""
+        state_digest = next_state_digest(self.state_digest, transactions)
         block = Block(
             height=self.height + 1,
             previous_hash=self.head_hash,
@@ -239,25 +287,96 @@ def find_chain(path: Path) -> Path | None:
 
 
 def verify_chain(path: Path) -> VerifyReport:
-    """Checks every block of a log and names the first bad one."""
+    """Checks every block of a log and names the first bad one: heights and hashes chained,
+    transaction roots and state digests that follow from the transactions, sequences 1, 2, 3, ...
+    with no gap or repeat, no transaction id twice, and no block cut short at the end."""
     path = Path(path)
     if path.is_dir():
         path = path / "blocks.jsonl"
     report = VerifyReport(path=path, blocks=0)
-    previous = GENESIS_HASH
-    try:
-        for block in iter_blocks(path):
-            problem = _check_block(block, report.blocks + 1, previous)
-            if problem:
-                report.first_bad_height = report.blocks + 1
-                report.problem = problem
-                return report
-            report.blocks += 1
-            previous = block.hash
-    except (ValueError, TypeError, KeyError) as error:
-        report.first_bad_height = report.blocks + 1
-        report.problem = f"unreadable block: {error}"
+    previous, state, sequence = GENESIS_HASH, sha256_hex(""), 0
+    seen: set[str] = set()
+
+    def bad(problem: str) -> VerifyReport:
+        report.first_bad_height, report.problem = report.blocks + 1, problem
+        return report
+
+    with open(path, "rb") as handle:
+        lines = handle.readlines()
+    for number, raw in enumerate(lines, start=1):
+        if _torn(raw):
+            return bad(f"line {number} is cut short ({len(raw)} bytes of a block that was never completed)"
+                       if number == len(lines) else f"line {number} is not a block")
+        try:
+            block = Block.from_json(raw.decode())
+        except (ValueError, TypeError, KeyError) as error:
+            return bad(f"unreadable block: {error}")
+        problem = _check_block(block, report.blocks + 1, previous)
+        if problem:
+            return bad(problem)
+        state = next_state_digest(state, block.transactions)
+        if block.state_digest != state:
+            return bad("state digest does not follow from the writes of this block and those before it")
+        for tx in block.transactions:
+            if tx.sequence != sequence + 1:
+                return bad(f"transaction {tx.id} has sequence {tx.sequence}, expected {sequence + 1} "
+                           f"({'a gap' if tx.sequence > sequence + 1 else 'not increasing'})")
+            if tx.id in seen:
+                return bad(f"transaction {tx.id} appears twice in the chain")
+            seen.add(tx.id)
+            sequence = tx.sequence
+        report.blocks += 1
+        report.last_sequence = sequence
+        previous = block.hash
     return report
+
+
+@dataclass
+class Comparison:
+    paths: list[Path]
+    common_through: int
+    """Every chain has commits through this sequence, and they are the same in all."""
+    lengths: dict[Path, int]
+    divergence: str = ""
+    """The first sequence at which the chains hold different commits, and what each holds."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.divergence
+
+
+def chain_commits(path: Path) -> Iterator[BlockTransaction]:
+    """A chain's committed transactions in order, read from its blocks."""
+    for block in iter_blocks(path):
+        yield from block.transactions
+
+
+def compare_chains(paths: list[Path]) -> Comparison:
+    """Whether the chains agree at every sequence they all hold (they are prefixes of one history)."""
+    paths = [p / "blocks.jsonl" if p.is_dir() else p for p in (Path(p) for p in paths)]
+    readers = [chain_commits(p) for p in paths]
+    through = 0
+    while True:
+        row = [next(reader, None) for reader in readers]
+        if any(tx is None for tx in row):
+            return Comparison(paths, through, {p: _last_sequence(p) for p in paths})
+        if len({(tx.sequence, tx.id, tx.accepted, tx.result_digest) for tx in row}) > 1:
+            held = "; ".join(f"{_node_of(path)} holds {tx.id} at {tx.sequence}" for path, tx in zip(paths, row))
+            return Comparison(paths, through, {p: _last_sequence(p) for p in paths},
+                              f"the chains differ at sequence {through + 1}: {held}")
+        through += 1
+
+
+def _node_of(path: Path) -> str:
+    """A chain's node, as its path names it (<node>/ledger/blocks.jsonl)."""
+    return path.parent.parent.name if path.parent.name == "ledger" else str(path)
+
+
+def _last_sequence(path: Path) -> int:
+    last = 0
+    for tx in chain_commits(path):
+        last = tx.sequence
+    return last
 
 
 def replay_state(path: Path) -> dict[str, Any]:

@@ -20,10 +20,14 @@ from vdlt.cos import CLASS_SLUGS, ServiceClass
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policies" / "default.yaml"
 
-TOP_KEYS = ("scheduler", "fifo_limit", "max_in_flight", "commit_backlog_limit", "classes", "reclassing", "selection",
-            "trust")
+TOP_KEYS = ("scheduler", "fifo_limit", "max_in_flight", "commit_backlog_limit", "dedup_window", "max_transaction_bytes",
+            "classes", "reclassing", "selection", "trust")
 CLASS_KEYS = ("weight", "limit", "priority", "rate_cap_tps", "burst", "replicas", "quorum", "min_trust", "deadline_ms")
-RECLASSING_KEYS = ("untrusted_below", "untrusted_class", "management_sources")
+RECLASSING_KEYS = ("untrusted_below", "untrusted_class", "management_sources", "trust_claimed_sources")
+# The most `max_transaction_bytes` may be: a commit holds its transaction and its writes, and
+# one commit must fit a control-to-execution message (vdlt.execution_link.MAX_BATCH_BYTES, 1 MiB,
+# well under gRPC's 4 MiB).
+MAX_TRANSACTION_BYTES_LIMIT = 512 << 10
 SELECTION_KEYS = ("stale_after_intervals",)
 TRUST_KEYS = ("half_life_s",)
 
@@ -58,9 +62,12 @@ class Policy:
     untrusted_below: float
     untrusted_class: ServiceClass
     management_sources: frozenset[str]
+    trust_claimed_sources: bool
     stale_after_intervals: float
     trust_half_life_s: float
     commit_backlog_limit: int
+    dedup_window: int
+    max_transaction_bytes: int
     source: str = field(default="", compare=False)
 
 
@@ -140,9 +147,14 @@ def policy_from_document(doc: Document) -> Policy:
                                    minimum=0, maximum=1),
         untrusted_class=ServiceClass.from_slug(untrusted_class),
         management_sources=frozenset(sources),
+        trust_claimed_sources=doc.boolean(("reclassing", "trust_claimed_sources"),
+                                          reclassing.get("trust_claimed_sources", False)),
         stale_after_intervals=doc.number(("selection", "stale_after_intervals"),
                                          selection.get("stale_after_intervals", 3), above=0),
         trust_half_life_s=doc.number(("trust", "half_life_s"), trust.get("half_life_s", 300), above=0),
         commit_backlog_limit=doc.integer(("commit_backlog_limit",), data.get("commit_backlog_limit", 20_000), 1),
+        dedup_window=doc.integer(("dedup_window",), data.get("dedup_window", 100_000), 1),
+        max_transaction_bytes=doc.integer(("max_transaction_bytes",), data.get("max_transaction_bytes", 262_144), 1,
+                                          MAX_TRANSACTION_BYTES_LIMIT),
         source=str(doc.path),
     )

@@ -85,7 +85,10 @@ class CbwfqCore(Generic[T]):
         if best is None:
             return None
         finish, item = self.queues[best].popleft()
-        self.virtual_time = finish - 1.0 / self.weights[best]  # the start tag of what is served
+        # Virtual time is the start tag of what is served, and never goes back: a light class's
+        # item starts earlier than a heavy class's served before it, and going back to its start
+        # would let a class that becomes active then jump ahead of every class already waiting.
+        self.virtual_time = max(self.virtual_time, finish - 1.0 / self.weights[best])
         return item, best
 
     def wait_hint(self) -> float | None:

@@ -9,8 +9,9 @@
 
 A node is eligible when it reported state recently, its stream is up, it is not catching up on
 commits it missed, its trust is at least the class's minimum and (for private) it is
-private-capable. When no node is eligible the selection says why, and the control node drops
-the transaction with that reason.
+private-capable. When fewer nodes are eligible than the class's quorum (a majority of its
+replicas by default), the selection is empty and says why, and the control node drops the
+transaction with that reason: the quorum never shrinks to the nodes there are (ARCHITECTURE.md, I1).
 """
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ from vdlt.trust import TrustBook
 
 # Trust scores this close count as equal, so load decides among nodes that behave alike.
 TRUST_BAND = 0.05
+# A node with less evidence than this (agreements and failures, decayed) ranks as the most
+# trusted for fast confirmation: it is asked until its behaviour is known. Trust is earned only by
+# agreeing with others, so a node never asked would otherwise never be asked (and a node once
+# distrusted is asked again when its evidence has faded).
+PROBATION_EVIDENCE = 3.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,13 @@ class Selector:
         self.catching_up = catching_up
         # One turn counter per class: a shared one aliases when classes interleave regularly.
         self._turns = {c: itertools.count() for c in ServiceClass}
+
+    def _ranking_trust(self, node_id: str) -> float:
+        entry = self.trust.entries.get(node_id)
+        if entry is None:
+            return 1.0
+        score = entry.score  # decays the evidence to now
+        return 1.0 if entry.success + entry.failure < PROBATION_EVIDENCE else score
 
     def eligible(self, class_policy: ClassPolicy, exclude: Iterable[str] = ()) -> tuple[list[NodeView], str]:
         excluded = set(exclude)
@@ -79,17 +92,26 @@ class Selector:
         return ""
 
     def choose(self, service_class: ServiceClass, count: int | None = None, exclude: Iterable[str] = ()) -> Selection:
+        """The nodes to execute on: ``count`` more (an extra replica), or the class's replicas,
+        none when fewer than its quorum can be chosen (they could not confirm anything)."""
         class_policy = self.policy.classes[service_class]
-        count = count or class_policy.replicas
         candidates, why = self.eligible(class_policy, exclude)
         if not candidates:
             return Selection([], f"no execution node can serve {service_class.slug}: {why or 'none configured'}")
+        needed = class_policy.quorum_of(class_policy.replicas)
+        if count is None and len(candidates) < needed:
+            chosen = {v.peer.node_id for v in candidates}
+            others = [f"{node_id}: {self._unfit(view, class_policy)}" for node_id, view in self.watcher.views.items()
+                      if node_id not in chosen]
+            return Selection([], f"{service_class.slug} needs {needed} agreeing replicas and only {len(candidates)} "
+                                 f"execution node(s) can be chosen" + (f" ({'; '.join(others)})" if others else ""))
+        count = count or class_policy.replicas
         ranked = self._rank(service_class, class_policy, candidates)
         return Selection([v.peer.node_id for v in ranked[:count]])
 
     def _rank(self, service_class: ServiceClass, class_policy: ClassPolicy, nodes: list[NodeView]) -> list[NodeView]:
         if service_class == ServiceClass.FAST_CONFIRMATION:
-            return sorted(nodes, key=lambda v: (-round(self.trust.score(v.peer.node_id) / TRUST_BAND),
+            return sorted(nodes, key=lambda v: (-round(self._ranking_trust(v.peer.node_id) / TRUST_BAND),
                                                 self.outstanding(v.peer.node_id), _cpu_busy(v)))
         if service_class == ServiceClass.COMPUTATION_INTENSIVE:
             return sorted(nodes, key=lambda v: (-_cpu_capacity(v), self.outstanding(v.peer.node_id)))

@@ -13,13 +13,16 @@ from typing import Any, Callable
 
 from protocol.tls import TlsFiles
 
-# Outcome statuses; "timeout" is decided by the engine, not by connectors.
+# Outcome statuses; "timeout" is decided by the engine, not by connectors. "unknown" is what the
+# system said when it could not tell yet (vdlt: committed to the log, not yet in enough chains):
+# not confirmed, but not a failure that happened either; the run's audit tells which it became.
 CONFIRMED = "confirmed"
 REJECTED = "rejected"
 DROPPED = "dropped"
 ERROR = "error"
 TIMEOUT = "timeout"
-FAILURE_REASONS = (REJECTED, DROPPED, TIMEOUT, ERROR)
+UNKNOWN = "unknown"
+FAILURE_REASONS = (REJECTED, DROPPED, TIMEOUT, ERROR, UNKNOWN)
 
 
 @dataclass(frozen=True)

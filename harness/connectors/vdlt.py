@@ -11,7 +11,8 @@ from typing import AsyncIterator
 
 import grpc
 
-from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, Connector, Outcome, OutcomeCallback, Request
+from harness.connectors.base import (CONFIRMED, DROPPED, ERROR, REJECTED, UNKNOWN, Connector, Outcome, OutcomeCallback,
+                                     Request)
 from protocol import ledger_pb2, ledger_pb2_grpc
 from protocol.tls import TlsFiles, aio_channel
 
@@ -21,6 +22,7 @@ _STATUS = {
     ledger_pb2.RECEIPT_STATUS_REJECTED: REJECTED,
     ledger_pb2.RECEIPT_STATUS_DROPPED: DROPPED,
     ledger_pb2.RECEIPT_STATUS_ERROR: ERROR,
+    ledger_pb2.RECEIPT_STATUS_UNKNOWN: UNKNOWN,
 }
 
 
@@ -78,12 +80,18 @@ class VdltConnector(Connector):
                         )
                     )
         except grpc.aio.AioRpcError as error:
-            # The stream is gone: whatever it carried will not be answered.
+            # The stream is gone: whatever it carried will not be answered. What was still waiting
+            # here never left (an error); what was sent may have been committed (unknown, I6).
             reason = f"{self.endpoint}: {error.code().name}: {_cause(error)}"
             lost, self._outstanding = self._outstanding, set()
+            unsent = {tx.id for tx in self._outbox}
             self._outbox = []
+            # A stream that never reached the node carried nothing.
+            reached = "failed to connect" not in (error.details() or "").lower()
             for tx_id in lost:
-                self._on_outcome(Outcome(tx_id=tx_id, status=ERROR, reason=reason))
+                sent = reached and tx_id not in unsent
+                self._on_outcome(Outcome(tx_id=tx_id, status=UNKNOWN if sent else ERROR,
+                                         reason=f"the stream broke after it was sent: {reason}" if sent else reason))
 
     async def stop(self) -> None:
         self._closing = True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.export.config import InfluxConfig
-from harness.export.schema import NodeTags, round_points
+from harness.export.schema import NodeTags, audit_points, round_points
 from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
 from harness.store.folder import RunFolder
@@ -64,6 +64,9 @@ class LiveExport:
 
     def add_round(self, summary: RunSummary, round_summary: RoundSummary) -> None:
         self._add(round_points(self.folder, summary, round_summary))
+
+    def add_audit(self, summary: RunSummary) -> None:
+        self._add(audit_points(summary))
 
     def _add(self, points: Iterable[tuple[str, str]]) -> None:
         # Handed over a batch at a time, so the writer sends while the rest is still being made.

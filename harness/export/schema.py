@@ -17,6 +17,10 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
   ``diskio`` (tag name; read_bytes, write_bytes, reads, writes and per-second rates), and
   ``vdlt_trust`` (score, evidence, agreements, dissents, timeouts, uptime, code digest); all with
   tags campaign, run_id, host, role, hardware_profile, arch, at the node's sample time.
+- ``vdlt_audit``: the run's audit, one point per class (and ``all``) at the run's start.
+  tags: campaign, run_id, class; fields: ok, confirmed, confirmed_present, under_quorum, lost,
+  missing (summed over nodes), applied_twice, reported_failed_present, contradicted,
+  uncertain_committed, uncertain_absent; on ``all`` also divergence and elapsed_s.
 - ``vdlt_selection``: a control node's view of each execution node, per sample; the node tags
   plus execution_node; fields selectable (1 or 0, so it can be graphed), reason, trust_score,
   outstanding (transactions sent to it and not answered yet).
@@ -65,6 +69,7 @@ def run_points(folder: RunFolder) -> Iterator[tuple[str, str]]:
     summary = folder.read_summary()
     for round_summary in summary.rounds:
         yield from round_points(folder, summary, round_summary)
+    yield from audit_points(summary)
     manifest = folder.read_manifest()
     if manifest is not None:
         tags = NodeTags(manifest)
@@ -89,6 +94,24 @@ def round_points(folder: RunFolder, summary: RunSummary, round_summary: RoundSum
                   **{f"lag_{k}_ms": v for k, v in figures.lag_ms.items()},
                   "partial": round_summary.partial}
         yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
+
+
+def audit_points(summary: RunSummary) -> Iterator[tuple[str, str]]:
+    """The run's audit, when there was one."""
+    audit = summary.audit
+    if audit is None or audit.skipped:
+        return
+    base = f"campaign={_tag(summary.benchmark.name)},run_id={_tag(summary.run_id)}"
+    at = iso_to_ns(summary.started_at)
+    totals: dict[str, int] = {}
+    for slug, figures in audit.classes.items():
+        fields = {**{k: v for k, v in figures.to_json().items() if k != "missing"},
+                  "missing": sum(figures.missing.values())}
+        for key, value in fields.items():
+            totals[key] = totals.get(key, 0) + value
+        yield "vdlt_audit", f"vdlt_audit,{base},class={_tag(slug)} {_fields({'ok': figures.ok, **fields})} {at}"
+    every = {"ok": audit.ok, **totals, "divergence": audit.divergence, "elapsed_s": audit.elapsed_s}
+    yield "vdlt_audit", f"vdlt_audit,{base},class=all {_fields(every)} {at}"
 
 
 class NodeTags:

@@ -25,7 +25,6 @@ from harness.provision.inventory import Node
 from harness.provision.remote_exec import connection
 from protocol.errors import HarnessError
 
-REMOTE_ROOT = "/var/lib/vdlt"
 
 ProgressSink = Callable[[WorkerProgress], None]
 
@@ -60,13 +59,8 @@ class RemoteWorkers:
             raise HarnessError("workers of type remote need hosts in the inventory's 'client' group")
         self.clients = clients
 
-    @staticmethod
-    def _node_dir(node: Node) -> str:
-        """The node_agent role's directory for this node, on the node."""
-        return f"{node.variables.get('vdlt_node_root', REMOTE_ROOT)}/{node.name}"
-
     def _job_dir(self, node: Node, job: WorkerJob) -> str:
-        return f"{self._node_dir(node)}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
+        return f"{node.node_dir}/jobs/{job.run_token}-{job.round.index}-{job.worker_index}"
 
     def run_one(self, job: WorkerJob, on_progress: ProgressSink) -> dict[str, ClassStats]:
         """Runs one worker job on its client node and fetches its records; returns its per-class
@@ -78,7 +72,7 @@ class RemoteWorkers:
         remote_spec = dataclasses.replace(job.round, workload_module=Path(f"{job_dir}/workload.py"),
                                           base_dir=Path(job_dir))
         # A client node calls the control node with its own certificate, which the playbooks put there.
-        remote_tls = tls.node_files_on_node(self._node_dir(node)) if job.tls is not None else None
+        remote_tls = tls.node_files_on_node(node.node_dir) if job.tls is not None else None
         remote_job = dataclasses.replace(job, round=remote_spec, records_path=Path(f"{job_dir}/records.csv.gz"),
                                          tls=remote_tls)
         with connection(node) as conn:

@@ -13,14 +13,14 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, TIMEOUT
+from harness.connectors.base import CONFIRMED, DROPPED, ERROR, REJECTED, TIMEOUT, UNKNOWN
 from harness.store.records import csv_text
 from vdlt.cos import CosByte
 
 if TYPE_CHECKING:  # the statistics (HDR histograms) are the controller's: client nodes do not have them
     from harness.loadgen.metrics import StatsRow
 
-STATUSES = ("", CONFIRMED, REJECTED, DROPPED, TIMEOUT, ERROR)
+STATUSES = ("", CONFIRMED, REJECTED, DROPPED, TIMEOUT, ERROR, UNKNOWN)
 STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
 SLUGS = [CosByte.parse(value).service_class.slug for value in range(256)]
 # One records line; the id is the worker's prefix and the transaction's index.

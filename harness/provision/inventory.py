@@ -32,6 +32,8 @@ from vdlt.policy import Policy, load_policy
 ROLES = ("control", "execution", "client")
 INVENTORY_FILE_NAMES = ("hosts.yml", "hosts.yaml")
 DEFAULT_INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "local"
+# The node_agent role's default vdlt_node_root.
+DEFAULT_NODE_ROOT = "/var/lib/vdlt"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,16 @@ class Node:
     @property
     def endpoint(self) -> str:
         return join_host_port(self.address, self.port)
+
+    @property
+    def node_dir(self) -> str:
+        """The node_agent role's directory for this node, on the node (its data lives here)."""
+        return f"{self.variables.get('vdlt_node_root', DEFAULT_NODE_ROOT)}/{self.name}"
+
+    @property
+    def on_controller(self) -> bool:
+        """Whether the node is a process on the controller's machine (its files are ours to read)."""
+        return self.variables.get("ansible_connection") == "local"
 
 
 def join_host_port(address: str, port: int) -> str:
@@ -108,8 +120,16 @@ def load_inventory(path: Path | str) -> Inventory:
         variables = _render(_host_variables(hosts_file.parent, host, groups, doc),
                             _magic_variables(hosts_file, host, groups))
         nodes.append(_node(doc, host, roles[0], variables, groups[roles[0]].hosts[host]))
-    if not any(n.role == "control" for n in nodes):
+    controls = [n for n in nodes if n.role == "control"]
+    if not controls:
         raise doc.error(("all",), "no host in group 'control': a testbed needs a control node")
+    if len(controls) > 1:
+        # Each control node numbers its own commits: the chains could not hold one history
+        # (ARCHITECTURE.md, I2) until the control nodes agree on one log among themselves.
+        raise doc.error(groups["control"].hosts[controls[1].name],
+                        f"{len(controls)} hosts in group 'control' ({', '.join(n.name for n in controls)}): a "
+                        f"testbed has one control node until control nodes share one log; move the others to "
+                        f"'execution' or 'client', or out of the inventory")
     if not any(n.role == "execution" for n in nodes):
         raise doc.error(("all",), "no host in group 'execution': a testbed needs execution nodes")
     endpoints: dict[str, str] = {}

@@ -12,6 +12,7 @@ from harness.report.charts import Line, Style, line_chart, style_of
 from harness.store.folder import RunFolder, iso_to_ns, write_atomic
 from harness.store.records import TxRecord
 from harness.store.samples import read_samples
+from harness.connectors.base import FAILURE_REASONS
 from harness.store.summary import COMPLETE, LAG_FIGURES, PERCENTILES, ClassFigures, RoundSummary, RunSummary
 
 CDF_POINTS = 400
@@ -23,15 +24,14 @@ def write_rounds_csv(folder: RunFolder, summary: RunSummary) -> Path:
     path = folder.rounds_csv_path
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["round", "label", "class", "submitted", "succeeded", "failed", "rejected", "dropped",
-                         "timeout", "error", "send_rate_tps", "throughput_tps",
+        writer.writerow(["round", "label", "class", "submitted", "succeeded", "failed", *FAILURE_REASONS, "send_rate_tps", "throughput_tps",
                          *(f"latency_{c}_ms" for c in PERCENTILES), "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
                          "partial"])
         for round_summary in summary.rounds:
             for slug, figures in _rows(round_summary, with_total=True):
                 writer.writerow([
                     round_summary.index, round_summary.label, slug, figures.submitted, figures.succeeded,
-                    figures.failed, *(figures.failed_by_reason[r] for r in ("rejected", "dropped", "timeout", "error")),
+                    figures.failed, *(figures.failed_by_reason.get(r, 0) for r in FAILURE_REASONS),
                     _num(figures.send_rate_tps), _num(figures.throughput_tps),
                     *(_num(figures.latency_ms[c]) for c in PERCENTILES),
                     *(_num(figures.lag_ms[c]) for c in LAG_FIGURES),
@@ -56,7 +56,7 @@ def build_report(folder: RunFolder) -> Path:
     """Writes report.html (and rounds.csv) from the summary, the records and the node samples."""
     summary = folder.read_summary()
     write_rounds_csv(folder, summary)
-    body = [_header(summary)]
+    body = [_header(summary), _audit_section(summary)]
     for round_summary in summary.rounds:
         records = [r for r in folder.round_records(round_summary.index) if not r.trimmed]
         body.append(_round_section(round_summary, records))
@@ -86,6 +86,40 @@ def _header(summary: RunSummary) -> str:
                f"{nodes}</table></div></details>"
                if summary.nodes else f"<p>sent to {escape(', '.join(summary.endpoints))} (no inventory)</p>")
             + f"<details><summary>definitions</summary><ul>{definitions}</ul></details>")
+
+
+def _audit_section(summary: RunSummary) -> str:
+    """What every receipt was checked against: the execution nodes' chains."""
+    audit = summary.audit
+    if audit is None:
+        return ("<h2>Ledger audit</h2><p>Not audited (run with --no-audit, interrupted, or without an inventory); "
+                "<code>harness audit RUN_DIR</code> audits it while its nodes' chains are there.</p>")
+    if audit.skipped:
+        return f"<h2>Ledger audit</h2><p class='missed'>Not audited: {escape(audit.skipped)}</p>"
+    verdict = ("<p class='met'>Every receipt is borne out by the chains, and the chains agree.</p>" if audit.ok else
+               "<ul class='missed'>" + "".join(f"<li>{escape(v)}</li>" for v in audit.violations()) + "</ul>")
+    columns = ("class", "confirmed", "in chains", "short of quorum", "holes", "applied twice", "failed, yet held",
+               "uncertain: held", "uncertain: not held")
+    rows = "".join(
+        "<tr>" + "".join(f"<td class='{'missed' if bad else ''}'>{escape(str(value))}</td>" for value, bad in (
+            (slug, False), (f.confirmed, False), (f.confirmed_present, False), (f.under_quorum, f.under_quorum),
+            (sum(f.missing.values()), f.missing), (f.applied_twice, f.applied_twice),
+            (f.reported_failed_present + f.contradicted, f.reported_failed_present + f.contradicted),
+            (f.uncertain_committed, False), (f.uncertain_absent, False))) + "</tr>"
+        for slug, f in audit.classes.items())
+    nodes = "".join(
+        f"<li>{escape(n.node)}: " + (f"<span class='missed'>not read ({escape(n.error)})</span>" if n.error else
+                                     f"commits {n.read_after + 1}..{n.last_sequence}"
+                                     + (f", {n.behind} behind the longest chain (catching up)" if n.behind else ""))
+        + "</li>" for n in audit.nodes)
+    return ("<h2>Ledger audit</h2>" + verdict
+            + "<div class='scroll'><table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + f"</tr>{rows}</table></div>"
+            + f"<p>Each receipt of the run against every execution node's chain from where it stood when the run "
+              f"began, in {audit.elapsed_s:.2f} s. A confirmed transaction must be in its class's quorum of chains; "
+              f"a chain that goes past one without holding it has a hole; a node only behind is catching up.</p>"
+            + f"<ul>{nodes}</ul>"
+            + (f"<p>{audit.other_transactions} commit(s) in the run's span came from other clients.</p>"
+               if audit.other_transactions else ""))
 
 
 def _round_section(round_summary: RoundSummary, records: list[TxRecord]) -> str:

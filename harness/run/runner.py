@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from harness import __version__, interrupt
+from harness.audit.run import ChainSource, audit_run, chain_source
 from harness.config.benchmark import Benchmark, RoundSpec
 from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
@@ -42,9 +43,11 @@ from harness.provision.inventory import Inventory
 from harness.report.run_report import build_report
 from harness.run.node_state import NodeStateRecorder
 from harness.store.folder import DEFAULT_RESULTS_DIR, RunFolder, iso_time
+from harness.store.audit import AuditReport
 from harness.store.summary import (COMPLETE, FAILED, INTERRUPTED, RUNNING, BenchmarkEntry, NodeEntry, RoundHeader,
                                    RoundSummary, RunSummary, SloVerdict)
-from protocol.errors import EXIT_FAILURE, EXIT_NOTHING_CONFIRMED, EXIT_OK, EXIT_SLO_MISSED, ConfigError, HarnessError
+from protocol.errors import (EXIT_AUDIT_FAILED, EXIT_FAILURE, EXIT_NOTHING_CONFIRMED, EXIT_OK, EXIT_SLO_MISSED, ConfigError,
+                             HarnessError)
 from protocol.tls_files import TlsFiles
 
 Progress = dict[str, tuple[int, int, int]]
@@ -86,6 +89,9 @@ class RunEvents:
 
     def round_finished(self, round_summary: RoundSummary) -> None: ...
 
+    def audit_finished(self, report: AuditReport) -> None:
+        """The receipts checked against the chains (not called with ``RunSettings(audit=False)``)."""
+
     def run_finished(self, folder: RunFolder, summary: RunSummary, tally: ExportTally | None) -> None:
         """Always called once the folder exists, however the run ended."""
 
@@ -103,6 +109,8 @@ class RunSettings:
     sample_interval_s: float = 1.0
     teardown_timeout_s: float = 30.0
     """After a signal, how long taking down what the run started may take."""
+    audit: bool = True
+    """Check every receipt against the execution nodes' chains at the end (harness.audit)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,14 @@ class RunOutcome:
         return sum(t.submitted for t in totals) > 0 and sum(t.succeeded for t in totals) == 0
 
     @property
+    def audit_failed(self) -> bool:
+        audit = self.summary.audit
+        return audit is not None and not audit.skipped and not audit.ok
+
+    @property
     def exit_code(self) -> int:
+        if self.audit_failed:
+            return EXIT_AUDIT_FAILED
         if self.nothing_confirmed:
             return EXIT_NOTHING_CONFIRMED
         if self.export_pending and not self.export_optional:
@@ -301,8 +316,11 @@ class _Run:
         if not endpoints:
             raise HarnessError("no control node serves: nothing to send the benchmark to")
         self.endpoints = endpoints
+        source = chain_source(benchmark.connector, inventory, self.tls_files) if settings.audit else None
+        marks = source.marks() if source is not None else None
         folder = RunFolder.create(settings.results_dir, benchmark, inventory)
-        manifest = folder.write_manifest(benchmark, inventory, hardware, self.absent)
+        manifest = folder.write_manifest(benchmark, inventory, hardware, self.absent,
+                                         {"connector": benchmark.connector, "chains_at_start": marks})
         live = self._live_export(folder, manifest)
         tls_files = self.tls_files
         recorder = NodeStateRecorder(list(inventory.nodes), folder.nodes_dir, settings.sample_interval_s,
@@ -343,6 +361,10 @@ class _Run:
         finally:
             if recorder is not None:
                 recorder.stop()
+            if source is not None and summary.status != INTERRUPTED:
+                summary.audit = self._audit(folder, source, marks)
+                if live is not None:
+                    live.add_audit(summary)
             tally = live.close(wait_s=None if summary.status == COMPLETE else 1.0) if live is not None else None
             summary.running_round = None
             summary.export = tally.to_json() if tally else None
@@ -350,6 +372,17 @@ class _Run:
             build_report(folder)
             self.events.run_finished(folder, summary, tally)
         return RunOutcome(folder, summary, tally, settings.export_optional)
+
+    def _audit(self, folder: RunFolder, source: ChainSource, marks: dict[str, int] | None) -> AuditReport:
+        with self.events.waiting("auditing: every receipt against the execution nodes' chains"):
+            try:
+                report = audit_run(folder, source, marks)
+            except HarnessError as error:
+                report = AuditReport.skipped_because(str(error))
+            except Exception as error:  # noqa: BLE001 - whatever the chains hold, the run folder is finished
+                report = AuditReport.skipped_because(f"the audit failed: {type(error).__name__}: {error}")
+        self.events.audit_finished(report)
+        return report
 
     @staticmethod
     def _write(folder: RunFolder, summary: RunSummary) -> None:

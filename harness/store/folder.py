@@ -46,6 +46,7 @@ REPORT = "report.html"
 EXPORT = "export.json"
 SPOOL = "spool"
 ERRORS_LOG = "errors.log"
+AUDIT = "audit.json"
 
 
 @dataclass
@@ -74,7 +75,8 @@ class RunFolder:
         """An existing run folder (a ConfigError when ``path`` is none)."""
         if not (path / SUMMARY).is_file():
             raise ConfigError(path, "", f"no {SUMMARY}: not a run folder")
-        return cls(path)
+        token = path.name.rsplit("-", 1)[-1]
+        return cls(path, token if len(token) == 8 and all(c in "0123456789abcdef" for c in token) else "")
 
     # -- the files ---------------------------------------------------------------------------
 
@@ -114,11 +116,19 @@ class RunFolder:
     def errors_log(self) -> Path:
         return self.path / ERRORS_LOG
 
+    @property
+    def audit_path(self) -> Path:
+        return self.path / AUDIT
+
     def node_sample_files(self) -> list[Path]:
         return sorted(self.nodes_dir.glob("*.jsonl"))
 
     def round_record_files(self, round_index: int) -> list[Path]:
         return records.round_files(self.path, round_index)
+
+    def record_files(self) -> list[Path]:
+        """Every round's records files, a round that did not finish included."""
+        return sorted(self.records_dir.glob("round-*-worker-*.csv.gz"))
 
     def round_records(self, round_index: int) -> list[records.TxRecord]:
         return records.read_records(self.round_record_files(round_index))
@@ -138,8 +148,8 @@ class RunFolder:
         return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else None
 
     def write_manifest(self, benchmark: Benchmark, inventory: Inventory | None, hardware: list[dict[str, Any]] | None,
-                       absent: dict[str, str] | None = None) -> dict[str, Any]:
-        manifest = build_manifest(self.run_id, benchmark.name, self.path, inventory, hardware, absent)
+                       absent: dict[str, str] | None = None, ledger: dict[str, Any] | None = None) -> dict[str, Any]:
+        manifest = build_manifest(self.run_id, benchmark.name, self.path, inventory, hardware, absent, ledger)
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2) + "\n")
         return manifest
 
@@ -154,6 +164,12 @@ class RunFolder:
                    for slug, (latency, lag) in encoded.items()}
         write_atomic(path, json.dumps({"round": label, "unit": "microseconds", "classes": classes}, indent=2) + "\n")
         return path
+
+    def read_audit(self) -> dict[str, Any] | None:
+        return json.loads(self.audit_path.read_text()) if self.audit_path.is_file() else None
+
+    def write_audit(self, audit: dict[str, Any]) -> None:
+        write_atomic(self.audit_path, json.dumps(audit, indent=2) + "\n")
 
     def append_error(self, text: str) -> None:
         with self.errors_log.open("a") as out:

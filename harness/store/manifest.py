@@ -2,7 +2,8 @@
 
 ``manifest.json`` is written when the run folder is created, before any load: the project's
 version and git commit, the versions of Python and of the packages the figures depend on, the
-inventory's and benchmark's digests, the nodes with their hardware profile records.
+inventory's and benchmark's digests, the nodes with their hardware profile records, and how far
+each execution node's chain went (the run's audit reads the chains from there).
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ PACKAGES = ("ansible-core", "ansible-runner", "grpcio", "protobuf", "influxdb-cl
 
 
 def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Inventory | None,
-                   hardware: list[dict[str, Any]] | None, absent: dict[str, str] | None = None) -> dict[str, Any]:
+                   hardware: list[dict[str, Any]] | None, absent: dict[str, str] | None = None,
+                   ledger: dict[str, Any] | None = None) -> dict[str, Any]:
     """``run_dir`` already holds the copies of the benchmark and inventory the digests are taken of.
-    ``absent`` names the nodes that did not serve when the run began, each with why."""
+    ``absent`` names the nodes that did not serve when the run began, each with why; ``ledger``
+    the connector and how far each execution node's chain went then (where the run's audit reads from)."""
     by_node = {record["node"]: record for record in hardware or []}
     absent = absent or {}
     nodes = [{
@@ -45,6 +48,7 @@ def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Invento
                       "sha256": _digest_tree(run_dir / "inventory") if inventory else None},
         "nodes": nodes,
         "hardware": hardware or [],
+        "ledger": ledger,
     }
 
 

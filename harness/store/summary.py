@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from harness.store.audit import AuditReport
 from harness.config.benchmark import RoundSpec, Slo
 from vdlt.cos import ServiceClass
 
@@ -314,6 +315,8 @@ class RunSummary:
     """The round that runs now, and when it started."""
     export: dict[str, Any] | None = None
     """What the live export to a results database did (see export.json)."""
+    audit: AuditReport | None = None
+    """What the receipts were checked against the chains and found (see audit.json)."""
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
 
     @property
@@ -334,6 +337,8 @@ class RunSummary:
             data["running_round"] = {**header.to_json(), "started_at": started_at}
         if self.export is not None:
             data["export"] = self.export
+        if self.audit is not None:
+            data["audit"] = self.audit.to_json()
         return data
 
     @classmethod
@@ -347,5 +352,6 @@ class RunSummary:
             endpoints=tuple(data.get("endpoints", [])), rounds=[RoundSummary.from_json(r) for r in data["rounds"]],
             stopped_by=data.get("stopped_by"), harness_process=data.get("harness_process", {}),
             running_round=(RoundHeader.from_json(running), running["started_at"]) if running else None,
-            export=data.get("export"), definitions=data.get("definitions", dict(DEFINITIONS)),
+            export=data.get("export"), audit=AuditReport.from_json(data["audit"]) if data.get("audit") else None,
+            definitions=data.get("definitions", dict(DEFINITIONS)),
         )

@@ -14,10 +14,11 @@ from harness.provision.ansible import PlaybookResult, TaskCallback
 from harness.provision.inventory import Inventory
 from harness.provision.testbed import NodeHealth
 from harness.run.runner import Progress, RunEvents, RunOutcome
+from harness.store.audit import AuditReport
 from harness.store.folder import RunFolder
 from harness.store.summary import COMPLETE, RoundSummary, RunSummary
-from harness.terminal.tables import (Live, action_progress, action_summary, failure_lines, progress_table, round_table,
-                                     show, slo_table, warn, warn_unselectable)
+from harness.terminal.tables import (Live, action_progress, action_summary, audit_lines, audit_table, failure_lines,
+                                     progress_table, round_table, show, slo_table, warn, warn_unselectable)
 
 
 class ConsoleEvents(RunEvents):
@@ -63,6 +64,12 @@ class ConsoleEvents(RunEvents):
         if round_summary.slo_results:
             self.target.print(slo_table(round_summary))
 
+    def audit_finished(self, report: AuditReport) -> None:
+        if report.classes:
+            show(self.target, lambda width: audit_table(report, width), self.wide)
+        for style, line in audit_lines(report):
+            self.target.print(Text(line, style=style), soft_wrap=True)
+
     def run_finished(self, folder: RunFolder, summary: RunSummary, tally: ExportTally | None) -> None:
         status = summary.status
         note = "" if status == COMPLETE else f" [yellow]({status}: {summary.stopped_by})[/yellow]"
@@ -85,7 +92,10 @@ class ConsoleEvents(RunEvents):
 
 def outcome_errors(target: Console, outcome: RunOutcome) -> None:
     """The line that says why a run that ended exits non-zero (its exit code says which)."""
-    if outcome.nothing_confirmed:
+    if outcome.audit_failed:
+        target.print(Text("error: the audit found receipts the chains do not bear out (audit.json says which)",
+                          style="red"))
+    elif outcome.nothing_confirmed:
         target.print(Text("error: no transaction was confirmed", style="red"))
         for round_summary in outcome.summary.rounds:
             for line in failure_lines(round_summary, per_class=5):

@@ -23,9 +23,10 @@ from harness.provision.ansible import PlaybookResult, TaskCallback
 from harness.provision.remote_exec import ExecResult
 from harness.provision.testbed import NodeHealth, unselectable
 from harness.store.samples import sample_record
+from harness.store.audit import AuditReport
 from harness.store.summary import RoundSummary
 from protocol.node_agent_pb2 import NodeState
-from vdlt.ledger import VerifyReport
+from vdlt.ledger import Comparison, VerifyReport
 
 # Piped output (CI logs, files) without COLUMNS gets room for any whole table.
 PIPE_WIDTH = 200
@@ -58,7 +59,8 @@ def fitted(title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]],
     """A table of ``rows`` (cells may hold rich markup) no wider than ``width`` (None: whole)."""
     shown = list(range(len(columns)))
     if width is not None:
-        needed = [max([Text.from_markup(c.name).cell_len] + [Text.from_markup(str(r[i])).cell_len for r in rows])
+        needed = [max([Text.from_markup(line).cell_len for line in c.name.split("\n")]
+                      + [Text.from_markup(str(r[i])).cell_len for r in rows])
                   for i, c in enumerate(columns)]
 
         def total(indices: list[int]) -> int:  # borders and padding of rich's default box
@@ -69,7 +71,7 @@ def fitted(title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]],
                 break
             if not columns[i].keep:
                 shown.remove(i)
-    hidden = [columns[i].name for i in range(len(columns)) if i not in shown]
+    hidden = [columns[i].name.replace("\n", " ") for i in range(len(columns)) if i not in shown]
     if hidden:
         caption = (caption + "\n" if caption else "") + f"not shown at {width} columns: {', '.join(hidden)} (--wide shows them)"
     table = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
@@ -258,11 +260,63 @@ def status_json(health: list[NodeHealth], reasons: dict[str, str]) -> str:
 def chain_verdict(target: Console, path: Path, verdict: VerifyReport) -> bool:
     """What `harness ledger verify` found; whether the chain is intact."""
     if verdict.ok:
-        target.print(f"{path}: {verdict.blocks} block(s), chain intact")
+        target.print(f"{path}: {verdict.blocks} block(s), commits 1..{verdict.last_sequence}, chain intact")
     else:
         target.print(f"[red]{path}: block {verdict.first_bad_height} is bad: {verdict.problem}[/red] "
                      f"({verdict.blocks} good block(s) before it)")
     return verdict.ok
+
+
+AUDIT_COLUMNS = (Column("class", keep=True, justify="left"), Column("confirmed", keep=True),
+                 Column("in\nchains", keep=True), Column("short", keep=True), Column("holes", keep=True),
+                 Column("twice", keep=True), Column("failed\nheld", keep=True), Column("uncertain\nheld"),
+                 Column("uncertain\nnot held"))
+AUDIT_CAPTION = ("in chains: confirmed, and in the class's quorum of chains; short: in fewer;\n"
+                 "holes: a chain goes past it without it; twice: applied twice in a chain;\n"
+                 "failed held: reported dropped, error or rejected, yet on the chains;\n"
+                 "uncertain: timed out or unknown, and on the chains or not")
+
+
+def audit_table(report: AuditReport, width: int | None = None) -> Table:
+    rows = []
+    for slug, figures in report.classes.items():
+        def bad(count: int) -> str:
+            return f"[red]{count}[/red]" if count else "0"
+        rows.append([slug, str(figures.confirmed), str(figures.confirmed_present), bad(figures.under_quorum),
+                     bad(sum(figures.missing.values())), bad(figures.applied_twice),
+                     bad(figures.reported_failed_present + figures.contradicted), str(figures.uncertain_committed),
+                     str(figures.uncertain_absent)])
+    return fitted(f"audit: receipts against chains ({report.elapsed_s:.1f} s)", AUDIT_COLUMNS, rows, width,
+                  AUDIT_CAPTION)
+
+
+def audit_lines(report: AuditReport) -> list[tuple[str, str]]:
+    """(style, line) for what the audit found beyond its table: the verdict first."""
+    if report.skipped:
+        return [("yellow", f"audit skipped: {report.skipped}")]
+    lines = [("green", "audit: every receipt is borne out by the chains, and the chains agree")] if report.ok else [
+        ("red", f"audit FAILED: {line}") for line in report.violations()]
+    for node in report.nodes:
+        if node.error:
+            lines.append(("yellow", f"audit: {node.node}'s chain could not be read ({node.error})"))
+        elif node.behind:
+            lines.append(("", f"audit: {node.node} is {node.behind} commit(s) behind the longest chain "
+                              f"(catching up, not missing)"))
+    if report.unrecorded:
+        lines.append(("yellow", f"audit: {report.unrecorded} of this run's transactions are on the chains "
+                                f"without a record in the run folder"))
+    return lines
+
+
+def comparison_verdict(target: Console, comparison: Comparison) -> bool:
+    """What `harness ledger compare` found; whether the chains are prefixes of one history."""
+    for path in comparison.paths:
+        target.print(f"{path}: commits through {comparison.lengths[path]}", highlight=False)
+    if comparison.ok:
+        target.print(f"the chains agree at every sequence they all hold (through {comparison.common_through})")
+    else:
+        target.print(Text(comparison.divergence, style="red"), soft_wrap=True)
+    return comparison.ok
 
 
 def warn(message: str) -> None:
