@@ -190,7 +190,8 @@ class Sequencer:
             waiter.nodes.add(node_id)
             if len(waiter.nodes) >= waiter.needed and not waiter.future.done():
                 waiter.future.set_result(block_height)
-        self._waiters = [w for w in self._waiters if not w.future.done()]
+        # Only the waiters this node reached can be done (or given up on): the rest stay as they are.
+        self._waiters[:reached] = [w for w in self._waiters[:reached] if not w.future.done()]
 
     def in_chains(self, sequence: int, needed: int) -> asyncio.Future[int]:
         """Resolves (to a block height) once ``needed`` execution nodes hold ``sequence``."""
