@@ -15,7 +15,7 @@ from harness.provision import testbed
 from harness.provision.inventory import Inventory, load_inventory
 from harness.run.runner import RunOutcome, RunSettings, gather_hardware, run_benchmark
 from harness.store.summary import RoundSummary
-from harness.testing.local import scratch_local_inventory
+from harness.provision.local_copy import scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 KV_MODULE = REPO / "workloads" / "modules" / "kv.py"

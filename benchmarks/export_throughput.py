@@ -26,7 +26,7 @@ from harness.export.live import LiveExport
 from harness.testing.results_servers import create_database, influxdb_v1, victoria_metrics
 from harness.export.push import push
 from harness.store.folder import RunFolder
-from harness.testing.local import free_port
+from harness.provision.local_copy import free_port
 
 from _local import positive_int
 

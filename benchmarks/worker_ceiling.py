@@ -22,7 +22,7 @@ import yaml
 
 from harness.config.benchmark import load_benchmark
 from harness.loadgen.engine import Engine
-from harness.testing.local import free_port
+from harness.provision.local_copy import free_port
 
 from _local import positive_float
 

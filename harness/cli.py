@@ -18,6 +18,10 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from harness import __version__, interrupt
 from harness.audit.run import audit_folder
+from harness.campaign.config import check_campaign_folder, load_campaign
+from harness.campaign.folder import DEFAULT_CAMPAIGNS_DIR, CampaignFolder
+from harness.campaign.report import build_campaign_report
+from harness.campaign.runner import CampaignSettings, resume_campaign, start_campaign
 from harness.config.benchmark import load_benchmark
 from harness.export import config as influx_config
 from harness.export.push import push as push_run
@@ -31,6 +35,7 @@ from harness.run.recovery import open_run_folder
 from harness.run.runner import (RunSettings, WorkloadError, check_benchmark, check_endpoints, results_database,
                                 run_benchmark)
 from harness.store.folder import DEFAULT_RESULTS_DIR
+from harness.terminal.campaign_progress import ConsoleCampaignEvents, comparison_table, status_table as trials_table
 from harness.terminal.run_progress import ConsoleEvents, outcome_errors, push_lines
 from harness.terminal.tables import (action_progress, action_summary, chain_verdict, comparison_verdict, console,
                                      diagnoses, error_console,
@@ -155,7 +160,8 @@ def facts(inventory_path: Path, limit: str | None, as_json: bool) -> None:
     """Gather each node's hardware facts and print its hardware profile record."""
     inventory = load_inventory(inventory_path)
     result = testbed.act("facts", inventory, limit) if as_json else _act("facts", inventory, limit)
-    records = hardware_records(result.facts, {n.name: n.hardware_profile for n in inventory.nodes})
+    records = hardware_records(result.facts, {n.name: n.hardware_profile for n in inventory.nodes},
+                            {n.name: n.limits for n in inventory.nodes})
     if as_json:
         click.echo(json.dumps(records, indent=2))
     else:
@@ -301,6 +307,72 @@ def results_push(run_dirs: tuple[Path, ...], config_file: Path | None, url: str 
         failed = failed or bool(tally.errors)
     if failed:
         sys.exit(EXIT_FAILURE)
+
+
+@main.group()
+def campaign() -> None:
+    """Campaigns: benchmarks × testbeds × policies, repeated, compared (which machine serves which class)."""
+
+
+@campaign.command("run")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--resume", is_flag=True,
+              help="SOURCE is a campaign folder: go on from where it stopped (complete trials are kept).")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_CAMPAIGNS_DIR, show_default=True,
+              help="Where the campaign folder is created.")
+@click.option("--keep-up", is_flag=True, help="Leave the testbeds up afterwards.")
+@click.option("--results-config", type=click.Path(path_type=Path), default=None,
+              help="Write every trial live to this results database (as `harness run`).")
+@click.option("--results-optional", is_flag=True,
+              help="When the results database cannot be reached, warn and keep the local store only.")
+@click.option("--sample-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS")
+@wide_option
+@_friendly_errors
+def campaign_run(source: Path, resume: bool, results_dir: Path, keep_up: bool, results_config: Path | None,
+                 results_optional: bool, sample_interval: float, wide: bool) -> None:
+    """Run a campaign file (or, with --resume, a campaign folder), then write its comparison report."""
+    export = results_database(results_config, results_optional, warn)
+    settings = CampaignSettings(campaigns_dir=results_dir, export=export, export_optional=results_optional,
+                                keep_up=keep_up, sample_interval_s=sample_interval)
+    events = ConsoleCampaignEvents(console)
+    if resume:
+        outcome = resume_campaign(check_campaign_folder(source), settings, events)
+    else:
+        if source.is_dir():
+            raise ConfigError(source, "", "a folder: give a campaign file, or --resume to go on with a campaign folder")
+        outcome = start_campaign(load_campaign(source), settings, events)
+    _comparison(outcome.folder, wide)
+    console.print(f"campaign folder: {outcome.folder.path}  (report.html, comparison.csv, comparison.json)",
+                  highlight=False)
+    sys.exit(outcome.exit_code)
+
+
+@campaign.command("status")
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@wide_option
+@_friendly_errors
+def campaign_status(campaign_dir: Path, wide: bool) -> None:
+    """Every trial of a campaign folder and its state."""
+    folder = CampaignFolder(check_campaign_folder(campaign_dir))
+    show(console, lambda width: trials_table(folder.read_index(), width), wide)
+
+
+@campaign.command("report")
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@wide_option
+@_friendly_errors
+def campaign_report(campaign_dir: Path, wide: bool) -> None:
+    """Rebuild a campaign's comparison.csv, comparison.json and report.html from its folder."""
+    folder = CampaignFolder(check_campaign_folder(campaign_dir))
+    path = build_campaign_report(folder)
+    _comparison(folder, wide)
+    console.print(f"wrote {path}", highlight=False)
+
+
+def _comparison(folder: CampaignFolder, wide: bool) -> None:
+    rows = json.loads((folder.path / "comparison.json").read_text())["rows"]
+    if rows:
+        show(console, lambda width: comparison_table(rows, width), wide)
 
 
 @main.group()

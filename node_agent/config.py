@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node_agent.limits import Limits, check_limits
 from protocol.documents import Document, load_yaml
 from protocol.tls_files import TlsFiles
 from vdlt.faults import FaultMode
@@ -12,10 +13,14 @@ from vdlt.peers import ExecutionPeer
 
 ROLES = ("control", "execution", "client")
 KEYS = ("node_id", "role", "hardware_profile", "listen", "address", "data_dir", "sample_interval_s",
-        "execution_nodes", "execution_timeout_s", "policy_file", "fsync", "fault", "tls")
+        "execution_nodes", "execution_timeout_s", "policy_file", "fsync", "fault", "tls", "limits",
+        "limits_applied_by")
 PEER_KEYS = ("node_id", "address", "hardware_profile", "cost_per_hour", "private_capable")
 FAULT_KEYS = ("wrong_result_rate", "forged_writes_rate", "delay_ms", "commit_delay_ms")
 TLS_KEYS = ("ca_file", "cert_file", "key_file")
+# Who holds the node to its limits: the agent, with cgroups of its own (node_agent/limits.py), or
+# the systemd unit the playbooks wrote (CPUQuota= and friends), when the agent then makes none.
+LIMITS_APPLIED_BY = ("agent", "systemd")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class NodeConfig:
     fault: FaultMode = FaultMode()
     # Mutual TLS for this node's port and its own calls to other nodes; plaintext when None.
     tls: TlsFiles | None = None
+    # Caps that make this machine stand in for a smaller one (emulated hardware profiles).
+    limits: Limits = field(default_factory=Limits)
+    limits_applied_by: str = "agent"
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -77,6 +85,9 @@ class NodeConfig:
                 delay_ms=doc.number(("fault", "delay_ms"), fault.get("delay_ms", 0.0), minimum=0),
                 commit_delay_ms=doc.number(("fault", "commit_delay_ms"), fault.get("commit_delay_ms", 0.0), minimum=0)),
             tls=_tls(doc, raw.get("tls")),
+            limits=check_limits(doc, ("limits",), raw["limits"]) if raw.get("limits") is not None else Limits(),
+            limits_applied_by=doc.choice(("limits_applied_by",), raw.get("limits_applied_by", "agent"),
+                                         LIMITS_APPLIED_BY),
         )
 
 

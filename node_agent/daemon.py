@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from node_agent.config import NodeConfig, certificate_host, local_target
+from node_agent.limits import LimitsError, apply_limits, check_enforced, remove_groups
 from protocol.errors import ConfigError
 
 START_TIMEOUT_S = 20.0
@@ -100,6 +101,7 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     pid_file.unlink(missing_ok=True)
     if said is None:
         _terminate(process.pid)
+        _remove_groups(config)
         raise RuntimeError(f"agent {config.node_id} did not serve on {config.listen} within {START_TIMEOUT_S:g} s")
     # The pipe ended without the line: the agent exited (or closed it, and is stopped here).
     try:
@@ -107,6 +109,7 @@ def start(config_path: Path, config: NodeConfig) -> dict:
     except subprocess.TimeoutExpired:
         _terminate(process.pid)
         returncode = process.wait()
+    _remove_groups(config)
     with open(log_file, "rb") as log:
         log.seek(started_at)
         tail = log.read().decode(errors="replace").splitlines()[-15:]
@@ -143,10 +146,20 @@ def stop(config_path: Path, config: NodeConfig) -> dict:
     pid_file, _ = _paths(config)
     pid = running_pid(pid_file, config_path)
     pid_file.unlink(missing_ok=True)
+    if pid is not None:
+        _terminate(pid)
+    # Also after an agent that died by itself: its groups outlive it until removed.
+    _remove_groups(config)
     if pid is None:
         return {"changed": False, "node_id": config.node_id}
-    _terminate(pid)
     return {"changed": True, "pid": pid, "node_id": config.node_id}
+
+
+def _remove_groups(config: NodeConfig) -> None:
+    """The cgroups the agent made for its limits, once it is gone. One that cannot go is said
+    on stderr (stdout is the JSON line Ansible reads) and tried again at the next stop."""
+    for problem in remove_groups(config.data_dir):
+        print(f"node {config.node_id}: cgroup not removed: {problem}", file=sys.stderr)
 
 
 def _terminate(pid: int) -> None:
@@ -196,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     if args.command == "serve":
+        # Before gRPC is imported and the ledger read: all of the agent's work is capped.
+        try:
+            if config.limits_applied_by == "agent":
+                apply_limits(config.limits, config.node_id, config.data_dir)
+            elif config.limits.capped:
+                check_enforced(config.limits, config.node_id, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except LimitsError as error:
+            print(error, file=sys.stderr)  # the log's last line, which `start` reports
+            return 1
         from node_agent.server import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -1,4 +1,9 @@
-"""Samples this machine's CPU, memory, storage and the agent's trust state with psutil."""
+"""Samples this machine's CPU, memory, storage and the agent's trust state with psutil.
+
+A node capped to look like a smaller machine (node_agent/limits.py, or its systemd unit) reports
+the limits the kernel holds it to, read from its own cgroups every window, and its CPU
+utilisation as a share of its CPU limit.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from node_agent import cgroups
 from protocol import node_agent_pb2 as pb
 from protocol.ledger_pb2 import TrustReport
 
@@ -58,6 +64,9 @@ class StateSampler:
         psutil.cpu_percent(interval=None, percpu=True)
         self._times = psutil.cpu_times_percent(interval=None)  # shares since boot until a window closes
         self._disk_prev = (time.monotonic(), _disk_counters())
+        self._process = psutil.Process()
+        self._process_prev = (time.monotonic(), _cpu_seconds(self._process))
+        self._memory_total = psutil.virtual_memory().total
         time.sleep(0.1)
         self._close_window()
         self._thread = threading.Thread(target=self._loop, name="state-sampler", daemon=True)
@@ -73,6 +82,13 @@ class StateSampler:
         now, disks = time.monotonic(), _disk_counters()
         previous_time, previous = self._disk_prev
         elapsed = max(now - previous_time, 1e-6)
+        limit_cores, limit_bytes = _limits(self._memory_total)
+        cpu_seconds = _cpu_seconds(self._process)
+        busy_since, busy_before = self._process_prev
+        # A capped node is a smaller machine: how busy it is is its own CPU time against its
+        # limit, not how busy the whole machine (its neighbours too) is.
+        own_percent = 100.0 * (cpu_seconds - busy_before) / max(now - busy_since, 1e-6) / limit_cores \
+            if limit_cores else None
         disk_states = []
         for device, counters in sorted(disks.items()):
             before = previous.get(device, counters)
@@ -93,6 +109,9 @@ class StateSampler:
                 self._times = times
             self._disks = disk_states
             self._disk_prev = (now, disks)
+            self._process_prev = (now, cpu_seconds)
+            self._limit_cores, self._limit_bytes = limit_cores, limit_bytes
+            self._own_percent = min(own_percent, 100.0) if own_percent is not None else None
 
     def update_trust(self, reported: TrustReport) -> None:
         """The control plane's reputation of this node, as its control node last sent it."""
@@ -107,6 +126,8 @@ class StateSampler:
             self._sequence += 1
             sequence = self._sequence
             trust = self.trust
+            limit_cores, limit_bytes, own_percent = self._limit_cores, self._limit_bytes, self._own_percent
+        machine_percent = sum(per_core) / len(per_core) if per_core else 0.0
         state = pb.NodeState(
             node_id=self.node_id, role=self.role, hardware_profile=self.hardware_profile,
             sequence=sequence, trust=trust, code_digest=self.code_digest,
@@ -118,7 +139,8 @@ class StateSampler:
         state.cpu.CopyFrom(
             pb.CpuState(
                 logical_count=self._logical, physical_count=self._physical,
-                utilization_percent=sum(per_core) / len(per_core) if per_core else 0.0,
+                utilization_percent=own_percent if own_percent is not None else machine_percent,
+                limit_cores=limit_cores,
                 per_core_utilization_percent=per_core,
                 load_average_1m=load1, load_average_5m=load5, load_average_15m=load15,
                 frequency_current_mhz=frequency.current if frequency else 0.0,
@@ -133,7 +155,8 @@ class StateSampler:
         state.memory.CopyFrom(
             pb.MemoryState(
                 total_bytes=memory.total, available_bytes=memory.available,
-                used_bytes=memory.used, used_percent=memory.percent,
+                used_bytes=memory.used, used_percent=memory.percent, limit_bytes=limit_bytes,
+                agent_rss_bytes=self._process.memory_info().rss,
             )
         )
         state.storage.mounts.extend(_mounts(self.data_dir))
@@ -143,6 +166,20 @@ class StateSampler:
 
     def close(self) -> None:
         self._stop.set()
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """CPU time of the agent and of the children it waited for (its vdlt role runs in-process)."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _limits(memory_total: int) -> tuple[float, int]:
+    """The CPU limit in cores and the memory limit in bytes the kernel holds the agent to (0: none)."""
+    try:
+        return cgroups.cpu_limit_cores(), cgroups.memory_limit_bytes(memory_total)
+    except (OSError, ValueError):
+        return 0.0, 0  # no /proc/self/cgroup (not Linux) or a hierarchy it cannot read: none known
 
 
 def _disk_counters() -> dict[str, psutil._common.sdiskio]:

@@ -42,6 +42,20 @@ class Document:
     lines: dict[FieldPath, int] = field(default_factory=dict)
     key_texts: dict[FieldPath, str] = field(default_factory=dict)
     """Mapping keys as written, before YAML typed them (`001` would otherwise become 1)."""
+    prefix: FieldPath = ()
+    """Where this document sits in the file it came from (see :meth:`part`)."""
+
+    def part(self, where: FieldPath) -> Document:
+        """The value at ``where`` as a document of its own whose errors still name the whole
+        field and its line: a policy written inline in a campaign file is checked by the policy's
+        own checks."""
+        size = len(where)
+        value: Any = self.data
+        for key in where:
+            value = value[key]
+        return Document(self.path, value, {p[size:]: n for p, n in self.lines.items() if p[:size] == where},
+                        {p[size:]: t for p, t in self.key_texts.items() if p[:size] == where},
+                        (*self.prefix, *where))
 
     def line(self, path: FieldPath) -> int | None:
         """Line of ``path`` or of its nearest ancestor that has one."""
@@ -52,7 +66,7 @@ class Document:
         return self.lines.get(())
 
     def error(self, path: FieldPath, message: str) -> ConfigError:
-        return ConfigError(self.path, field_name(path), message, self.line(path))
+        return ConfigError(self.path, field_name((*self.prefix, *path)), message, self.line(path))
 
     # -- checks: each returns the value it checked, or raises the error that names it --------
 

@@ -77,7 +77,7 @@ class ExecutionNodeView(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., selectable: _Optional[bool] = ..., reason: _Optional[str] = ..., trust: _Optional[_Union[_ledger_pb2.TrustReport, _Mapping]] = ..., outstanding: _Optional[int] = ...) -> None: ...
 
 class CpuState(_message.Message):
-    __slots__ = ("logical_count", "physical_count", "utilization_percent", "per_core_utilization_percent", "load_average_1m", "load_average_5m", "load_average_15m", "frequency_current_mhz", "frequency_max_mhz", "user_percent", "system_percent", "idle_percent", "iowait_percent", "steal_percent", "nice_percent", "irq_percent", "softirq_percent")
+    __slots__ = ("logical_count", "physical_count", "utilization_percent", "per_core_utilization_percent", "load_average_1m", "load_average_5m", "load_average_15m", "frequency_current_mhz", "frequency_max_mhz", "user_percent", "system_percent", "idle_percent", "iowait_percent", "steal_percent", "nice_percent", "irq_percent", "softirq_percent", "limit_cores")
     LOGICAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     PHYSICAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class CpuState(_message.Message):
     NICE_PERCENT_FIELD_NUMBER: _ClassVar[int]
     IRQ_PERCENT_FIELD_NUMBER: _ClassVar[int]
     SOFTIRQ_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_CORES_FIELD_NUMBER: _ClassVar[int]
     logical_count: int
     physical_count: int
     utilization_percent: float
@@ -112,19 +113,24 @@ class CpuState(_message.Message):
     nice_percent: float
     irq_percent: float
     softirq_percent: float
-    def __init__(self, logical_count: _Optional[int] = ..., physical_count: _Optional[int] = ..., utilization_percent: _Optional[float] = ..., per_core_utilization_percent: _Optional[_Iterable[float]] = ..., load_average_1m: _Optional[float] = ..., load_average_5m: _Optional[float] = ..., load_average_15m: _Optional[float] = ..., frequency_current_mhz: _Optional[float] = ..., frequency_max_mhz: _Optional[float] = ..., user_percent: _Optional[float] = ..., system_percent: _Optional[float] = ..., idle_percent: _Optional[float] = ..., iowait_percent: _Optional[float] = ..., steal_percent: _Optional[float] = ..., nice_percent: _Optional[float] = ..., irq_percent: _Optional[float] = ..., softirq_percent: _Optional[float] = ...) -> None: ...
+    limit_cores: float
+    def __init__(self, logical_count: _Optional[int] = ..., physical_count: _Optional[int] = ..., utilization_percent: _Optional[float] = ..., per_core_utilization_percent: _Optional[_Iterable[float]] = ..., load_average_1m: _Optional[float] = ..., load_average_5m: _Optional[float] = ..., load_average_15m: _Optional[float] = ..., frequency_current_mhz: _Optional[float] = ..., frequency_max_mhz: _Optional[float] = ..., user_percent: _Optional[float] = ..., system_percent: _Optional[float] = ..., idle_percent: _Optional[float] = ..., iowait_percent: _Optional[float] = ..., steal_percent: _Optional[float] = ..., nice_percent: _Optional[float] = ..., irq_percent: _Optional[float] = ..., softirq_percent: _Optional[float] = ..., limit_cores: _Optional[float] = ...) -> None: ...
 
 class MemoryState(_message.Message):
-    __slots__ = ("total_bytes", "available_bytes", "used_bytes", "used_percent")
+    __slots__ = ("total_bytes", "available_bytes", "used_bytes", "used_percent", "limit_bytes", "agent_rss_bytes")
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     USED_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     total_bytes: int
     available_bytes: int
     used_bytes: int
     used_percent: float
-    def __init__(self, total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., used_percent: _Optional[float] = ...) -> None: ...
+    limit_bytes: int
+    agent_rss_bytes: int
+    def __init__(self, total_bytes: _Optional[int] = ..., available_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., used_percent: _Optional[float] = ..., limit_bytes: _Optional[int] = ..., agent_rss_bytes: _Optional[int] = ...) -> None: ...
 
 class StorageState(_message.Message):
     __slots__ = ("mounts", "disks", "data_mount")

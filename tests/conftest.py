@@ -15,7 +15,7 @@ import yaml
 from harness.store.folder import RunFolder
 from harness.store.summary import ClassFigures, RoundSummary
 from harness.testing import results_servers
-from harness.testing.local import free_port, scratch_local_inventory
+from harness.provision.local_copy import free_port, scratch_local_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -114,7 +114,7 @@ def test_a_workload_argument_mistake_stops_the_run_before_anything_starts(local_
     path = bench(tmp_path, "kv.py\n", "kv.py\n        arguments:\n          operation: puut\n")
     result = harness("run", str(path), "-i", str(local_inventory), "--results-dir", str(tmp_path / "results"))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert (f"{path}:15: test.rounds[0].workload.arguments.operation: must be one of put, get, transfer, "
+    assert (f"{path}:15: test.rounds[0].workload.arguments.operation: must be one of put, get, transfer, hash, "
             "got 'puut' (did you mean 'put'?)") in result.stderr.replace("\n", "")
     assert "Traceback" not in result.stderr
     assert processes_mentioning(str(local_inventory)) == []

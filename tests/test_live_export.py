@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import pytest
@@ -18,9 +18,9 @@ from hdrh.histogram import HdrHistogram
 
 from harness.store.samples import read_samples
 from harness.testing import results_servers
-from harness.testing.local import scratch_local_inventory
+from harness.provision.local_copy import scratch_local_inventory
 from tests.conftest import REPO, harness
-from tests.test_results_push import COUNTED, counts_v1, counts_vm, influxql
+from tests.test_results_push import COUNTED, counts_v1, counts_vm, expanded_queries, influxql, tag_keys, tag_values
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
 DASHBOARD = REPO / "grafana" / "dashboards" / "vdlt-run.json"
@@ -103,7 +103,8 @@ def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path,
 
         # The manifest names what ran.
         manifest = json.loads((run_dir / "manifest.json").read_text())
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True)
         assert manifest["harness"]["git_commit"] == commit.stdout.strip()
         assert manifest["packages"]["grpcio"] == grpc.__version__
         assert manifest["python"] == ".".join(map(str, sys.version_info[:3]))
@@ -112,6 +113,15 @@ def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path,
             "control-0": "control", "exec-0": "execution", "exec-1": "execution", "exec-2": "execution"}
         assert {r["node"] for r in manifest["hardware"]} == {n["name"] for n in manifest["nodes"]}
         assert all(r["architecture"] for r in manifest["hardware"])
+
+        # A run of its own: tagged with its benchmark, and with no campaign or cell tag (no empty tag values).
+        assert manifest["benchmark_name"] == "live-export" and manifest["campaign"] is None
+        for measurement in ("vdlt_transactions", "vdlt_rounds", "cpu", "vdlt_trust", "vdlt_selection"):
+            keys = tag_keys(server.url, "vdlt", measurement)
+            assert "benchmark" in keys and not {"campaign", "cell"} & keys, (measurement, keys)
+            assert tag_values(server.url, "vdlt", measurement, "benchmark") == ["live-export"], measurement
+        offered = influxql(server.url, "vdlt", 'SELECT "offered_tps" FROM "vdlt_rounds"')["results"][0]["series"][0]
+        assert {row[1] for row in offered["values"]} == {150.0}  # the fixed rate asked for, on every round's point
 
         # Every panel of the Grafana dashboard shows data for this run.
         span = [int(r["time_ns"]) for rs in samples.values() for r in rs]
@@ -128,22 +138,9 @@ def test_run_records_node_state_and_manifest_and_writes_them_live(testbed: Path,
 
 def dashboard_queries(manifest: dict, start_ns: int, end_ns: int) -> Iterator[tuple[str, str]]:
     """Each panel's and variable's query as Grafana would send it for this run."""
-    dashboard = json.loads(DASHBOARD.read_text())
-    values = {"$campaign": manifest["campaign"], "$run_id": re.escape(manifest["run_id"]), "$class": ".*",
-              "$host": ".*", "$__interval": "1s",
-              "$timeFilter": f"time >= {start_ns - 10**10} AND time <= {end_ns + 10**10}"}
-
-    def expand(query: str) -> str:
-        for name in sorted(values, key=len, reverse=True):
-            query = query.replace(name, values[name])
-        return query
-
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            yield f"variable {variable['name']}", expand(variable["query"])
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            yield panel["title"], expand(target["query"])
+    return expanded_queries(DASHBOARD, {
+        "$benchmark": manifest["benchmark_name"], "$run_id": re.escape(manifest["run_id"]), "$class": ".*",
+        "$host": ".*", "$__interval": "1s", "$timeFilter": f"time >= {start_ns - 10**10} AND time <= {end_ns + 10**10}"})
 
 
 @pytest.mark.parametrize("kind", ["influxdb", "victoria-metrics"])

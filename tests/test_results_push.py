@@ -4,11 +4,13 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from harness.testing import results_servers
 from tests.conftest import REPO, harness
 
 KV = str(REPO / "workloads" / "modules" / "kv.py")
+DASHBOARDS = REPO / "grafana" / "dashboards"
 
 
 @pytest.fixture
@@ -46,11 +49,47 @@ COUNTED = {"vdlt_transactions": "lag_ms", "vdlt_rounds": "submitted", "cpu": "us
            "vdlt_audit": "confirmed"}
 
 
-def counts_v1(url: str) -> dict[str, int]:
+def counts_v1(url: str, database: str = "vdlt") -> dict[str, int]:
     """Points per measurement, for the measurements that have any."""
     query = "; ".join(f'SELECT count("{field}") FROM "{m}"' for m, field in COUNTED.items())
-    answer = influxql(url, "vdlt", query)
+    answer = influxql(url, database, query)
     return {r["series"][0]["name"]: r["series"][0]["values"][0][1] for r in answer["results"] if r.get("series")}
+
+
+def tag_keys(url: str, database: str, measurement: str) -> set[str]:
+    answer = influxql(url, database, f'SHOW TAG KEYS FROM "{measurement}"')["results"][0]
+    return {row[0] for series in answer.get("series", []) for row in series["values"]}
+
+
+def tag_values(url: str, database: str, measurement: str, key: str) -> list[str]:
+    answer = influxql(url, database, f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{key}"')["results"][0]
+    return sorted(row[1] for series in answer.get("series", []) for row in series["values"])
+
+
+def write_lines(url: str, database: str, lines: list[str]) -> None:
+    """Line protocol straight to InfluxDB 1.x's /write, for points no run folder of a test makes."""
+    request = urllib.request.Request(f"{url}/write?db={database}", data="\n".join(lines).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+
+
+def expanded_queries(dashboard_path: Path, values: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """Each variable's and panel's query of a dashboard as Grafana would send it, with ``values``
+    for its variables; a ``$name`` left over is a variable the test did not know."""
+    dashboard = json.loads(dashboard_path.read_text())
+
+    def expand(query: str) -> str:
+        for name in sorted(values, key=len, reverse=True):
+            query = query.replace(name, values[name])
+        assert "$" not in query.replace("$/", "/"), f"{dashboard_path.name}: a variable is left in {query}"
+        return query
+
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            yield f"variable {variable['name']}", expand(variable["query"])
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            yield panel["title"], expand(target["query"])
 
 
 def counts_vm(url: str, expected: dict[str, int], timeout_s: float = 20.0) -> dict[str, int]:
@@ -181,7 +220,7 @@ def test_wrong_token_or_missing_database_stops_the_run_before_it_starts(tmp_path
 
 
 def test_a_multi_line_reason_is_exported_as_one_point(run_dir: Path, influxdb_v1: str) -> None:
-    records = sorted((run_dir / "transactions").glob("*.csv.gz"))[0]
+    records = min((run_dir / "transactions").glob("*.csv.gz"))
     with gzip.open(records, "rt", newline="") as handle:
         rows = list(csv.reader(handle))
     reason = rows[0].index("reason")
@@ -202,7 +241,7 @@ def test_results_db_script_serves_a_database_and_says_what_to_export(tmp_path: P
     import sys
     import urllib.request
 
-    from harness.testing.local import free_port
+    from harness.provision.local_copy import free_port
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "harness.testing.results_servers", "influxdb", "--port", str(port),
@@ -218,3 +257,113 @@ def test_results_db_script_serves_a_database_and_says_what_to_export(tmp_path: P
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+
+
+def rewrite_manifest(run_dir: Path, **changes: object) -> dict:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(changes)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def test_points_are_tagged_with_benchmark_and_campaign_and_cell_only_inside_a_campaign(
+        run_dir: Path, influxdb_v1: str) -> None:
+    measurements = ("vdlt_transactions", "vdlt_rounds")
+    for database in ("alone", "campaign"):
+        results_servers.create_database(influxdb_v1, database)
+
+    # A run of its own: the benchmark's name, and no campaign or cell tag (line protocol has no empty value).
+    alone = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "alone")
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    for measurement in measurements:
+        keys = tag_keys(influxdb_v1, "alone", measurement)
+        assert "benchmark" in keys and not {"campaign", "cell"} & keys, (measurement, keys)
+        assert tag_values(influxdb_v1, "alone", measurement, "benchmark") == ["push"]
+    # As the schema says: an absent tag is matched by the empty string.
+    outside = influxql(influxdb_v1, "alone", """SELECT count("submitted") FROM "vdlt_rounds" WHERE "campaign" = ''""")
+    assert outside["results"][0]["series"][0]["values"][0][1] == 5
+    offered = influxql(influxdb_v1, "alone", 'SELECT "offered_tps" FROM "vdlt_rounds"')["results"][0]["series"][0]
+    assert {row[1] for row in offered["values"]} == {400.0}  # the fixed rate asked for, a float on every point
+
+    # A campaign's trial: every point also carries the campaign's and the cell's ids.
+    rewrite_manifest(run_dir, campaign={"id": "hw-compare", "cell": "hw-compare/small/default", "repetition": 1})
+    inside = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "campaign")
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    for measurement in measurements:
+        assert tag_values(influxdb_v1, "campaign", measurement, "benchmark") == ["push"]
+        assert tag_values(influxdb_v1, "campaign", measurement, "campaign") == ["hw-compare"]
+        assert tag_values(influxdb_v1, "campaign", measurement, "cell") == ["hw-compare/small/default"]
+    assert counts_v1(influxdb_v1, "campaign") == produced(run_dir) == {"vdlt_transactions": 600, "vdlt_rounds": 5}
+
+
+def test_a_run_folder_from_before_campaigns_is_pushed_with_the_new_tags(run_dir: Path, influxdb_v1: str) -> None:
+    """Its manifest's ``campaign`` is the benchmark's name (a string) and it has no ``benchmark_name``."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["benchmark_name"]
+    manifest["campaign"] = "push"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    results_servers.create_database(influxdb_v1, "vdlt")
+    result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert counts_v1(influxdb_v1) == produced(run_dir) == {"vdlt_transactions": 600, "vdlt_rounds": 5}
+    assert tag_values(influxdb_v1, "vdlt", "vdlt_rounds", "benchmark") == ["push"]
+    assert not {"campaign", "cell"} & tag_keys(influxdb_v1, "vdlt", "vdlt_rounds")
+
+    # A point as the harness wrote it before (campaign = the benchmark's name): the README's query finds both.
+    write_lines(influxdb_v1, "vdlt", ["vdlt_rounds,campaign=push,run_id=old,round=r0,class=all submitted=7i 1000000000"])
+    both = influxql(influxdb_v1, "vdlt", """SELECT sum("submitted") FROM "vdlt_rounds" WHERE "class" = 'all' AND """
+                                         """("benchmark" = 'push' OR ("benchmark" = '' AND "campaign" = 'push'))""")
+    assert both["results"][0]["series"][0]["values"][0][1] == 400 + 200 + 7
+
+
+def saturation_lines(run_id: str) -> list[str]:
+    """vdlt_saturation points as the schema describes them: two profiles, two classes."""
+    lines = []
+    for n, (profile, factor) in enumerate((("small", 1.0), ("large", 2.5))):
+        for slug, share in (("fast-confirmation", 0.4), ("best-effort", 0.6)):
+            tags = (f"benchmark=push,campaign=hw-compare,cell=hw-compare/{profile}/default,run_id={run_id},round=sat,"
+                    f"class={slug},hardware_profile={profile},policy=default")
+            rate = 400.0 * factor
+            lines.append(f"vdlt_saturation,{tags} saturation_tps={rate!r},class_tps={rate * share!r},"
+                         f"latency_p50_ms=2.5,latency_p99_ms=9.5,steps=6i {1_000_000_000 + n}")
+    return lines
+
+
+def test_every_dashboard_follows_the_conventions() -> None:
+    """Both dashboards read one InfluxQL data source picked by the `datasource` variable."""
+    paths = sorted(DASHBOARDS.glob("*.json"))
+    assert {p.name for p in paths} >= {"vdlt-run.json", "vdlt-campaign.json"}
+    dashboards = [json.loads(p.read_text()) for p in paths]
+    assert len({d["uid"] for d in dashboards}) == len(dashboards)
+    for path, dashboard in zip(paths, dashboards):
+        variables = dashboard["templating"]["list"]
+        assert variables[0] == {**variables[0], "type": "datasource", "name": "datasource", "query": "influxdb"}
+        names = {v["name"] for v in variables}
+        panels = dashboard["panels"]
+        assert len({p["id"] for p in panels}) == len(panels), path.name
+        for item in [*variables[1:], *(t for p in panels for t in p.get("targets", []))]:
+            assert item["datasource"] == {"type": "influxdb", "uid": "${datasource}"}, (path.name, item)
+            used = set(re.findall(r"\$(\w+)", item["query"])) - {"timeFilter", "__interval"}
+            assert used <= names, (path.name, item["query"])
+        for panel in panels:
+            if panel["type"] != "row":
+                assert panel["targets"] and all(t["rawQuery"] for t in panel["targets"]), (path.name, panel["title"])
+
+
+def test_campaign_dashboard_shows_a_campaign(run_dir: Path, influxdb_v1: str) -> None:
+    """Every variable and panel of vdlt-campaign.json answers with data for a campaign's run."""
+    manifest = rewrite_manifest(run_dir, campaign={"id": "hw-compare", "cell": "hw-compare/small/default",
+                                                   "repetition": 1})
+    results_servers.create_database(influxdb_v1, "vdlt")
+    result = harness("results", "push", str(run_dir), "--url", influxdb_v1, "--bucket", "vdlt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    write_lines(influxdb_v1, "vdlt", saturation_lines(manifest["run_id"]))
+    values = {"$campaign": re.escape("hw-compare"), "$class": ".*", "$hardware_profile": ".*", "$policy": ".*"}
+    for title, query in expanded_queries(DASHBOARDS / "vdlt-campaign.json", values):
+        answer = influxql(influxdb_v1, "vdlt", query)["results"][0]
+        assert "error" not in answer, (title, answer["error"])
+        found = [v for series in answer.get("series", []) for row in series["values"] for v in row[1:]]
+        assert any(v is not None for v in found), f"panel {title!r} shows no data: {query}"
+    profiles = influxql(influxdb_v1, "vdlt", 'SHOW TAG VALUES FROM "vdlt_saturation" WITH KEY = "hardware_profile" '
+                                             'WHERE "campaign" =~ /^hw-compare$/')["results"][0]["series"][0]["values"]
+    assert sorted(row[1] for row in profiles) == ["large", "small"]

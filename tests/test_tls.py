@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 
 from harness.provision import testbed, tls
 from harness.provision.inventory import load_inventory
-from harness.testing.local import scratch_local_inventory
+from harness.provision.local_copy import scratch_local_inventory
 from protocol import ledger_pb2, ledger_pb2_grpc
 from protocol.errors import HarnessError
 from protocol.tls import TlsFiles, channel

@@ -34,7 +34,8 @@ TOP_KEYS = ("test", "monitors", "observer")
 TEST_KEYS = ("name", "description", "workers", "rounds", "connector")
 WORKER_KEYS = ("type", "number", "sendWindowMs")
 ROUND_KEYS = ("label", "description", "txNumber", "txDuration", "rateControl", "workload", "cos", "timeout",
-              "trim", "slo")
+              "trim", "slo", "saturation")
+SATURATION_KEYS = ("startTps", "stepFactor", "maxTps", "bisections", "maxSteps", "maxLagMs", "warmUp", "keepUp")
 SLO_KEYS = ("latency_ms", "success_ratio")
 SLO_PERCENTILES = ("mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 RATE_CONTROL_KEYS = ("type", "opts")
@@ -67,6 +68,29 @@ class Slo:
 
 
 @dataclass(frozen=True)
+class SaturationSpec:
+    """A saturation search (see :mod:`harness.run.saturation`): fixed-rate steps of the round's
+    ``txDuration`` each, from ``start_tps`` up by ``step_factor`` until every class misses its
+    SLO or ``max_tps`` is passed, then ``bisections`` halvings of each class's last bracket."""
+
+    start_tps: float
+    step_factor: float = 1.5
+    max_tps: float = 100_000.0
+    bisections: int = 2
+    max_steps: int = 30
+    max_lag_ms: float = 50.0
+    """A step whose generator lagged more than this at p99, or sent under 95 % of the rate, did
+    not offer the rate: the search goes no higher (scheduling noise on a shared machine stays below)."""
+    warm_up_s: float = 3.0
+    """Seconds at ``start_tps`` before the first step, not judged: connections, caches and the
+    nodes' first batches would otherwise count against the first step."""
+    keep_up: float = 0.9
+    """A class meets its objective at a step only while its confirmed rate is at least this
+    share of the rate offered to it: a system confirming half of what it is sent is saturated,
+    however patient its SLO's latency bound is over a short step."""
+
+
+@dataclass(frozen=True)
 class RoundSpec:
     index: int
     label: str
@@ -84,6 +108,8 @@ class RoundSpec:
     trim: float = 0
     """Left out of the statistics: the first `trim` transactions (txNumber rounds) or seconds (txDuration)."""
     slos: tuple[Slo, ...] = ()
+    saturation: SaturationSpec | None = None
+    """A saturation search round: the rate controller is the search's, one fixed rate per step."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +194,14 @@ def _round(doc: Document, index: int, raw: Any) -> RoundSpec:
         if not is_number(tx_duration) or tx_duration <= 0:
             raise doc.error((*where, "txDuration"), f"must be a number of seconds > 0, got {tx_duration!r}")
 
-    rate = doc.mapping((*where, "rateControl"), doc.need(where, body, "rateControl"), RATE_CONTROL_KEYS)
+    saturation = _saturation(doc, (*where, "saturation"), body)
+    if saturation is not None:
+        if has_number:
+            raise doc.error((*where, "txNumber"), "a saturation search steps for txDuration seconds each: use "
+                                                  "txDuration, not txNumber")
+        rate = {"type": "fixed-rate", "opts": {"tps": saturation.start_tps}}
+    else:
+        rate = doc.mapping((*where, "rateControl"), doc.need(where, body, "rateControl"), RATE_CONTROL_KEYS)
     rate_type = doc.need((*where, "rateControl"), rate, "type")
     if rate_type not in CONTROLLERS:
         raise doc.error((*where, "rateControl", "type"),
@@ -202,6 +235,13 @@ def _round(doc: Document, index: int, raw: Any) -> RoundSpec:
     if tx_duration is not None and trim >= tx_duration:
         raise doc.error((*where, "trim"), f"trims all {tx_duration} seconds")
     cos_mix = _cos_mix(doc, (*where, "cos"), body.get("cos"))
+    slos = _slos(doc, (*where, "slo"), body.get("slo"), cos_mix)
+    if saturation is not None:
+        judged = {slo.scope for slo in slos}
+        unjudged = [s.slug for s in cos_mix if s.cos.service_class not in judged]
+        if unjudged:
+            raise doc.error((*where, "slo"), f"a saturation search judges every class against its SLO: give "
+                                             f"slo.{unjudged[0]} (latency_ms and/or success_ratio)")
 
     return RoundSpec(
         index=index, label=label, description=str(body.get("description") or ""),
@@ -209,8 +249,26 @@ def _round(doc: Document, index: int, raw: Any) -> RoundSpec:
         rate_type=rate_type, rate_opts=rate_opts,
         workload_module=module_path, workload_arguments=arguments,
         cos_mix=cos_mix, timeout_s=float(timeout), base_dir=doc.path.parent.resolve(), trim=trim,
-        slos=_slos(doc, (*where, "slo"), body.get("slo"), cos_mix),
+        slos=slos, saturation=saturation,
     )
+
+
+def _saturation(doc: Document, where: FieldPath, body: dict[str, Any]) -> SaturationSpec | None:
+    if "saturation" not in body:
+        return None
+    if "rateControl" in body:
+        raise doc.error((*where[:-1], "rateControl"), "a saturation search sets the rate itself: give rateControl "
+                                                      "or saturation, not both")
+    raw = doc.mapping(where, body["saturation"], SATURATION_KEYS)
+    start = doc.number((*where, "startTps"), doc.need(where, raw, "startTps"), above=0)
+    factor = doc.number((*where, "stepFactor"), raw.get("stepFactor", 1.5), above=1)
+    maximum = doc.number((*where, "maxTps"), raw.get("maxTps", 100_000.0), minimum=start)
+    bisections = doc.integer((*where, "bisections"), raw.get("bisections", 2), minimum=0, maximum=10)
+    max_steps = doc.integer((*where, "maxSteps"), raw.get("maxSteps", 30), minimum=1, maximum=200)
+    max_lag = doc.number((*where, "maxLagMs"), raw.get("maxLagMs", 50.0), above=0)
+    warm_up = doc.number((*where, "warmUp"), raw.get("warmUp", 3.0), minimum=0)
+    keep_up = doc.number((*where, "keepUp"), raw.get("keepUp", 0.9), minimum=0, maximum=1)
+    return SaturationSpec(start, factor, maximum, bisections, max_steps, max_lag, warm_up, keep_up)
 
 
 def _slos(doc: Document, where: FieldPath, raw: Any, cos_mix: tuple[CosShare, ...]) -> tuple[Slo, ...]:

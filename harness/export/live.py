@@ -19,15 +19,17 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.export.config import InfluxConfig
-from harness.export.schema import NodeTags, audit_points, round_points
+from harness.export.schema import NodeTags, audit_points, round_points, saturation_points
 from harness.export.tally import ExportTally
 from harness.export.writers import BATCH, ExportError, Writer
 from harness.store.folder import RunFolder
+from harness.store.manifest import run_labels
 from harness.store.summary import RoundSummary, RunSummary
 
 _CLOSE = object()
@@ -48,6 +50,9 @@ class LiveExport:
         self.writer = Writer(config)
         self.tally = ExportTally(config.url, config.bucket, self.writer.protocol, "live")
         self.node_tags = NodeTags(manifest)
+        # The run's benchmark, campaign and cell, as `harness results push` reads them from the folder.
+        self.labels = run_labels(manifest)
+        self.manifest = manifest
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s
         self._inbox: queue.Queue[Any] = queue.Queue()
@@ -63,10 +68,14 @@ class LiveExport:
         self._add(self.node_tags.points(sample))
 
     def add_round(self, summary: RunSummary, round_summary: RoundSummary) -> None:
-        self._add(round_points(self.folder, summary, round_summary))
+        self._add(round_points(self.folder, summary, round_summary, self.labels))
 
     def add_audit(self, summary: RunSummary) -> None:
-        self._add(audit_points(summary))
+        self._add(audit_points(summary, self.labels))
+
+    def add_saturation(self, summary: RunSummary) -> None:
+        """The last saturation search's findings (call after each search round)."""
+        self._add(saturation_points(summary, self.labels, self.manifest, summary.saturation[-1:]))
 
     def _add(self, points: Iterable[tuple[str, str]]) -> None:
         # Handed over a batch at a time, so the writer sends while the rest is still being made.

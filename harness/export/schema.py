@@ -1,14 +1,24 @@
 """Which points a run folder becomes, in InfluxDB line protocol.
 
-Tags are of low cardinality only (campaign, run id, round, class, status, worker); ids and
-values are fields. Points are derived from the folder deterministically - same points, same
-timestamps - so pushing a run twice leaves the database as pushing it once.
+Tags are of low cardinality only (benchmark, campaign, cell, run id, round, class, status,
+worker); ids and values are fields. Points are derived from the folder deterministically - same
+points, same timestamps - so pushing a run twice leaves the database as pushing it once.
+
+Every point starts with the run's tags (:func:`run_tags`): ``benchmark`` (the benchmark's name),
+``campaign`` (the campaign's id), ``cell`` (the campaign cell's id) and ``run_id``. A run outside
+a campaign has no ``campaign`` and no ``cell`` tag at all: line protocol has no empty tag value,
+and in InfluxQL ``"campaign" = ''`` matches a point without the tag. Before campaigns, the tag
+``campaign`` held the benchmark's name and there was no ``benchmark`` tag; points written then
+keep those tags (the manifest of such a run folder still says so, and :func:`run_labels` reads
+it, so pushing one again tags it the new way - as new series beside the old ones).
 
 - ``vdlt_transactions``: one point per transaction, at its intended send time (ns).
-  tags: campaign, run_id, round, class, class_given, status, worker;
-  fields: tx_id, lag_ms, latency_ms (decided ones), execution_nodes, reason.
+  tags: the run's, round, class, class_given, status, worker;
+  fields: tx_id, lag_ms, latency_ms (decided ones), execution_nodes, reason, trimmed.
 - ``vdlt_rounds``: one point per round and class (and ``all``), at the round's start.
-  tags: campaign, run_id, round, class; fields: the figures of summary.json.
+  tags: the run's, round, class; fields: the figures of summary.json, and ``offered_tps`` (float)
+  for a ``fixed-rate`` round: the total rate the generator was asked for (all workers, all
+  classes; the same on every class's point of the round), to plot figures against offered load.
 - Node state samples under Telegraf's names and fields, so existing dashboards read them:
   ``cpu`` (tag cpu=cpu-total; usage_user, usage_system, usage_idle, usage_iowait, usage_steal,
   usage_nice, usage_irq, usage_softirq, usage_active), ``system`` (load1, load5, load15, n_cpus),
@@ -16,23 +26,31 @@ timestamps - so pushing a run twice leaves the database as pushing it once.
   used, used_percent),
   ``diskio`` (tag name; read_bytes, write_bytes, reads, writes and per-second rates), and
   ``vdlt_trust`` (score, evidence, agreements, dissents, timeouts, uptime, code digest); all with
-  tags campaign, run_id, host, role, hardware_profile, arch, at the node's sample time.
+  the run's tags and host, role, hardware_profile, arch, at the node's sample time.
 - ``vdlt_audit``: the run's audit, one point per class (and ``all``) at the run's start.
-  tags: campaign, run_id, class; fields: ok, confirmed, confirmed_present, under_quorum, lost,
+  tags: the run's, class; fields: ok, confirmed, confirmed_present, under_quorum, lost,
   missing (summed over nodes), applied_twice, reported_failed_present, contradicted,
   uncertain_committed, uncertain_absent; on ``all`` also divergence and elapsed_s.
 - ``vdlt_selection``: a control node's view of each execution node, per sample; the node tags
   plus execution_node; fields selectable (1 or 0, so it can be graphed), reason, trust_score,
   outstanding (transactions sent to it and not answered yet).
+- ``vdlt_saturation``: one point per class per saturation-search round.
+  tags: the run's, round, class, hardware_profile, policy; fields: saturation_tps (the highest
+  total offered rate at which the class met its SLO), class_tps (that class's own confirmed rate
+  there), latency_p50_ms, latency_p99_ms, steps (integer), bound (how the figure is bounded:
+  reached, not reached, below start, generator); at the search's first step.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness.store.folder import RunFolder, iso_to_ns
+from harness.store.manifest import run_labels
 from harness.store.records import iter_table
 from harness.store.samples import read_samples
+from harness.store.saturation import SaturationResult
 from harness.store.summary import RoundSummary, RunSummary
 
 
@@ -67,10 +85,14 @@ def _fields(fields: dict[str, object]) -> str:
 def run_points(folder: RunFolder) -> Iterator[tuple[str, str]]:
     """(measurement, line) for every point of the run."""
     summary = folder.read_summary()
-    for round_summary in summary.rounds:
-        yield from round_points(folder, summary, round_summary)
-    yield from audit_points(summary)
     manifest = folder.read_manifest()
+    # A folder without a manifest still knows its benchmark from the summary; it was no campaign's.
+    labels = run_labels(manifest) if manifest is not None else {
+        "benchmark": summary.benchmark.name, "campaign": "", "cell": ""}
+    for round_summary in summary.rounds:
+        yield from round_points(folder, summary, round_summary, labels)
+    yield from audit_points(summary, labels)
+    yield from saturation_points(summary, labels, manifest)
     if manifest is not None:
         tags = NodeTags(manifest)
         for path in folder.node_sample_files():
@@ -78,13 +100,36 @@ def run_points(folder: RunFolder) -> Iterator[tuple[str, str]]:
                 yield from tags.points(sample)
 
 
-def round_points(folder: RunFolder, summary: RunSummary, round_summary: RoundSummary) -> Iterator[tuple[str, str]]:
-    """One round's transactions and figures."""
-    base = f"campaign={_tag(summary.benchmark.name)},run_id={_tag(summary.run_id)}"
+def run_tags(labels: Mapping[str, str], run_id: str) -> str:
+    """The tags every point of a run begins with. ``labels`` is :func:`run_labels` of the run's
+    manifest; ``campaign`` and ``cell`` are left out when empty (a run outside a campaign), as
+    line protocol cannot carry an empty tag value."""
+    tags = f"benchmark={_tag(labels['benchmark'])}"
+    for key in ("campaign", "cell"):
+        if labels.get(key):
+            tags += f",{key}={_tag(labels[key])}"
+    return f"{tags},run_id={_tag(run_id)}"
+
+
+def offered_tps(round_summary: RoundSummary) -> float | None:
+    """The total rate a ``fixed-rate`` round asked for; None for other controllers, whose rate
+    is not one number. Always a float: a field that is an integer in one round and a float in
+    the next is a type conflict the database refuses. A saturation search's warm-up has none:
+    it is not a point of the search's curves."""
+    if (round_summary.header.search or {}).get("phase") == "warm-up":
+        return None
+    return round_summary.header.offered_tps
+
+
+def round_points(folder: RunFolder, summary: RunSummary, round_summary: RoundSummary,
+                 labels: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """One round's transactions and figures; ``labels`` as for :func:`run_tags`."""
+    base = run_tags(labels, summary.run_id)
     label = _tag(round_summary.label)
     for path in folder.round_record_files(round_summary.index):
         yield from _transaction_points(path, f"vdlt_transactions,{base},round={label}")
     started = iso_to_ns(round_summary.started_at)
+    offered = offered_tps(round_summary)
     rows = [*((c.slug, f) for c, f in round_summary.classes.items()), ("all", round_summary.total)]
     for slug, figures in rows:
         fields = {"submitted": figures.submitted, "succeeded": figures.succeeded, "failed": figures.failed,
@@ -92,16 +137,16 @@ def round_points(folder: RunFolder, summary: RunSummary, round_summary: RoundSum
                   "send_rate_tps": figures.send_rate_tps, "throughput_tps": figures.throughput_tps,
                   **{f"latency_{k.replace('.', '_')}_ms": v for k, v in figures.latency_ms.items()},
                   **{f"lag_{k}_ms": v for k, v in figures.lag_ms.items()},
-                  "partial": round_summary.partial}
+                  "offered_tps": offered, "partial": round_summary.partial}
         yield "vdlt_rounds", f"vdlt_rounds,{base},round={label},class={_tag(slug)} {_fields(fields)} {started}"
 
 
-def audit_points(summary: RunSummary) -> Iterator[tuple[str, str]]:
-    """The run's audit, when there was one."""
+def audit_points(summary: RunSummary, labels: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """The run's audit, when there was one; ``labels`` as for :func:`run_tags`."""
     audit = summary.audit
     if audit is None or audit.skipped:
         return
-    base = f"campaign={_tag(summary.benchmark.name)},run_id={_tag(summary.run_id)}"
+    base = run_tags(labels, summary.run_id)
     at = iso_to_ns(summary.started_at)
     totals: dict[str, int] = {}
     for slug, figures in audit.classes.items():
@@ -114,12 +159,34 @@ def audit_points(summary: RunSummary) -> Iterator[tuple[str, str]]:
     yield "vdlt_audit", f"vdlt_audit,{base},class=all {_fields(every)} {at}"
 
 
+def saturation_points(summary: RunSummary, labels: Mapping[str, str], manifest: dict[str, Any] | None,
+                      results: Sequence[SaturationResult] | None = None) -> Iterator[tuple[str, str]]:
+    """What each saturation search found per class (``results``, default all of the run's), at the
+    search's start, tagged with the execution nodes' hardware profile and the campaign's policy
+    (``inventory`` outside one)."""
+    nodes = (manifest or {}).get("nodes") or []
+    profile = "+".join(sorted({n["hardware_profile"] for n in nodes if n["role"] == "execution"})) or "unknown"
+    policy = ((manifest or {}).get("campaign") or {}).get("policy") if isinstance(
+        (manifest or {}).get("campaign"), dict) else None
+    base = f"{run_tags(labels, summary.run_id)},hardware_profile={_tag(profile)},policy={_tag(policy or 'inventory')}"
+    for result in summary.saturation if results is None else results:
+        first = next((r for r in summary.rounds if r.index == result.steps[0].round_index), None) if result.steps \
+            else None
+        at = iso_to_ns(first.started_at if first else summary.started_at)
+        for slug, found in result.classes.items():
+            fields = {"saturation_tps": float(found.saturation_tps or 0.0), "class_tps": float(found.class_tps or 0.0),
+                      "latency_p50_ms": found.latency_p50_ms, "latency_p99_ms": found.latency_p99_ms,
+                      "steps": len(result.steps), "bound": found.bound}
+            yield "vdlt_saturation", (f"vdlt_saturation,{base},round={_tag(result.round_label)},class={_tag(slug)} "
+                                      f"{_fields({k: v for k, v in fields.items() if v is not None})} {at}")
+
+
 class NodeTags:
     """Node state samples as points under Telegraf's names, tagged with the run and the node's
     role, hardware profile and architecture (from the manifest)."""
 
     def __init__(self, manifest: dict[str, Any]) -> None:
-        run = f"campaign={_tag(manifest['campaign'])},run_id={_tag(manifest['run_id'])}"
+        run = run_tags(run_labels(manifest), manifest["run_id"])
         self._by_node = {
             node["name"]: (f"{run},host={_tag(node['name'])},role={_tag(node['role'])},"
                            f"hardware_profile={_tag(node['hardware_profile'])},arch={_tag(node['architecture'] or '')}")

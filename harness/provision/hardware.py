@@ -1,7 +1,11 @@
 """Hardware profile records: what Ansible's facts say a node is, stored with every run."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from node_agent.cgroups import cpu_count
+from node_agent.limits import Limits
 
 # Boards without DMI (many ARM single-board computers) report these instead of a value.
 _MISSING = {"NA", "N/A", "", "To Be Filled By O.E.M.", "Default string", "None"}
@@ -12,7 +16,8 @@ def _value(facts: dict[str, Any], key: str) -> Any:
     return None if isinstance(value, str) and value.strip() in _MISSING else value
 
 
-def profile_record(node: str, label: str, facts: dict[str, Any]) -> dict[str, Any]:
+def profile_record(node: str, label: str, facts: dict[str, Any], limits: Limits | None = None) -> dict[str, Any]:
+    """What the facts say the node is; with ``limits`` (its `vdlt_limits`), also what it is capped to look like."""
     processor = facts.get("ansible_processor") or []
     # ansible_processor alternates index, vendor, model (x86) or lists model names (ARM).
     models = [p for p in processor if isinstance(p, str) and not p.isdigit() and p not in ("GenuineIntel", "AuthenticAMD")]
@@ -29,7 +34,7 @@ def profile_record(node: str, label: str, facts: dict[str, Any]) -> dict[str, An
             continue
         interfaces[name] = {"speed_mbps": details.get("speed"), "mtu": details.get("mtu"),
                             "ipv4": (details.get("ipv4") or {}).get("address")}
-    return {
+    record = {
         "node": node,
         "hardware_profile": label,
         "architecture": _value(facts, "ansible_architecture"),
@@ -47,8 +52,26 @@ def profile_record(node: str, label: str, facts: dict[str, Any]) -> dict[str, An
                                         _value(facts, "ansible_distribution_version")) if v) or None,
         "kernel": _value(facts, "ansible_kernel"),
     }
+    if limits is not None and limits.capped:
+        record.update(_emulated(limits, record))
+    return record
 
 
-def hardware_records(facts: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
-    """A record per host of the facts a `facts` playbook gathered, with its inventory label."""
-    return [profile_record(host, labels.get(host, "unknown"), host_facts) for host, host_facts in sorted(facts.items())]
+def _emulated(limits: Limits, record: dict[str, Any]) -> dict[str, Any]:
+    """An emulated smaller machine: its caps as configured, and the CPU and memory it is left
+    with (the tighter of a cap and what the machine has; None where nothing caps it)."""
+    threads = record["cpu_threads"]
+    cores = [float(limit) for limit in (limits.cpu_cores, cpu_count(limits.cpuset) if limits.cpuset else None,
+                                        threads if limits.cpu_cores or limits.cpuset else None) if limit]
+    memory = [limit for limit in (limits.memory_mb, record["memory_mb"] if limits.memory_mb else None) if limit]
+    return {"emulated": True, "limits": limits.to_mapping(),
+            "cpu_limit_cores": min(cores) if cores else None, "memory_limit_mb": min(memory) if memory else None}
+
+
+def hardware_records(facts: dict[str, dict[str, Any]], labels: dict[str, str],
+                     limits: Mapping[str, Limits] | None = None) -> list[dict[str, Any]]:
+    """A record per host of the facts a `facts` playbook gathered, with its inventory label and,
+    for a capped node, its limits (``{node.name: node.limits}`` of the inventory)."""
+    limits = limits or {}
+    return [profile_record(host, labels.get(host, "unknown"), host_facts, limits.get(host))
+            for host, host_facts in sorted(facts.items())]

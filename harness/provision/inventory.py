@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
+from node_agent.limits import Limits, check_limits
 from protocol.documents import Document, FieldPath, load_yaml
 from protocol.errors import ConfigError
 from vdlt.policy import Policy, load_policy
@@ -45,6 +46,8 @@ class Node:
     hardware_profile: str
     cost_per_hour: float = 0.0
     private_capable: bool = False
+    # `vdlt_limits`: caps that make the node look like a smaller machine (harness/provision/profiles.py).
+    limits: Limits = field(default_factory=Limits)
     variables: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -305,5 +308,7 @@ def _node(doc: Document, host: str, role: str, variables: dict[str, Any], where:
         hardware_profile=str(variables.get("hardware_profile", "unknown")),
         cost_per_hour=doc.number((*where, "cost_per_hour"), variables.get("cost_per_hour", 0.0), minimum=0),
         private_capable=doc.boolean((*where, "private_capable"), variables.get("private_capable", False)),
+        limits=check_limits(doc, (*where, "vdlt_limits"), variables["vdlt_limits"])
+        if variables.get("vdlt_limits") is not None else Limits(),
         variables=variables,
     )

@@ -68,6 +68,16 @@ def style_of(name: str, index: int = 0) -> Style:
     return CLASS_STYLES.get(name) or _OTHER_STYLES[index % len(_OTHER_STYLES)]
 
 
+def _figure(title: str) -> tuple[Any, Any]:
+    """A figure of the reports' size with one titled axes."""
+    figure = _matplotlib().figure.Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    # Fixed margins: matplotlib's constrained layout draws every figure twice, most of a report's time.
+    figure.subplots_adjust(left=0.12, right=0.98, top=0.90, bottom=0.15)
+    axes = figure.add_subplot()
+    axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    return figure, axes
+
+
 @dataclass(frozen=True)
 class Line:
     label: str
@@ -86,11 +96,7 @@ def line_chart(title: str, lines: Sequence[Line], x_label: str, y_label: str, lo
     if not drawn:
         return f'<p class="empty">{title}: no data</p>'
     mpl: Any = _matplotlib()
-    figure = mpl.figure.Figure(figsize=(WIDTH_IN, HEIGHT_IN))
-    # Fixed margins: matplotlib's constrained layout draws every figure twice, most of a report's time.
-    figure.subplots_adjust(left=0.12, right=0.98, top=0.90, bottom=0.15)
-    axes = figure.add_subplot()
-    axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    figure, axes = _figure(title)
     for x0, x1, label in spans:
         axes.axvspan(x0, x1, color="#f2f2f2", zorder=0)
         axes.annotate(label, (x0, 1.0), xycoords=("data", "axes fraction"), fontsize=8, color="#666",
@@ -121,6 +127,36 @@ def line_chart(title: str, lines: Sequence[Line], x_label: str, y_label: str, lo
     return _svg(figure, title)
 
 
+Bar = tuple[str, str, float, float | None, float | None]
+"""(group, series, value, interval low, interval high): bars grouped on the x axis, one colour per series."""
+
+
+def bar_chart(title: str, bars: Sequence[Bar], y_label: str) -> str:
+    """An SVG bar chart of groups (e.g. testbeds) × series (e.g. classes), with each bar's
+    confidence interval as an error bar where it has one."""
+    if not bars:
+        return f'<p class="empty">{title}: no data</p>'
+    figure, axes = _figure(title)
+    groups = list(dict.fromkeys(bar[0] for bar in bars))
+    series = list(dict.fromkeys(bar[1] for bar in bars))
+    width = 0.8 / len(series)
+    for index, name in enumerate(series):
+        style = style_of(name, index)
+        mine = [bar for bar in bars if bar[1] == name]
+        xs = [groups.index(bar[0]) - 0.4 + width * (index + 0.5) for bar in mine]
+        values = [bar[2] for bar in mine]
+        errors = [[max(0.0, bar[2] - bar[3]) if bar[3] is not None else 0.0 for bar in mine],
+                  [max(0.0, bar[4] - bar[2]) if bar[4] is not None else 0.0 for bar in mine]]
+        axes.bar(xs, values, width=width * 0.95, color=style.colour, label=name, yerr=errors, capsize=3,
+                 error_kw={"elinewidth": 1.2, "ecolor": "#222"})
+    axes.set_xticks(range(len(groups)), groups)
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel(y_label)
+    axes.grid(axis="x", visible=False)
+    axes.legend(loc="best")
+    return _svg(figure, title)
+
+
 def _log_subs(low: float, high: float) -> tuple[float, ...]:
     """Tick positions within each decade: enough that a range under two decades still shows
     several labelled ticks."""
@@ -130,6 +166,28 @@ def _log_subs(low: float, high: float) -> tuple[float, ...]:
         if sum(1 for t in ticks if low <= t <= high) >= 4:
             return subs
     return tuple(float(s) for s in range(1, 10))
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: sans-serif; margin: 16px 24px; color: #222; }}
+table {{ border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }}
+th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }}
+th:first-child, td:first-child, .text {{ text-align: left; }}
+td.text {{ white-space: normal; min-width: 16em; }}
+.scroll {{ overflow-x: auto; }}
+.met {{ color: #1a7f37; }} .missed {{ color: #c62828; font-weight: bold; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 560px), 1fr)); gap: 8px 24px; }}
+.figure {{ width: 100%; height: auto; display: block; }}
+h2 {{ border-top: 1px solid #ccc; padding-top: 12px; }}
+@media (max-width: 600px) {{ body {{ margin: 8px; }} }}
+</style></head><body>
+{body}
+</body></html>
+"""
+"""The page every report is (``PAGE.format(title=..., body=...)``): one style for runs and campaigns."""
 
 
 def _svg(figure: "Figure", title: str) -> str:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from harness.report.charts import Line, Style, line_chart, style_of
+from harness.report.charts import PAGE, Line, Style, line_chart, style_of
 from harness.store.folder import RunFolder, iso_to_ns, write_atomic
 from harness.store.records import TxRecord
 from harness.store.samples import read_samples
@@ -61,7 +61,7 @@ def build_report(folder: RunFolder) -> Path:
         records = [r for r in folder.round_records(round_summary.index) if not r.trimmed]
         body.append(_round_section(round_summary, records))
     body.append(_nodes_section(folder, summary))
-    html = _PAGE.format(title=escape(f"vdlt-harness run {summary.run_id}"), body="\n".join(body))
+    html = PAGE.format(title=escape(f"vdlt-harness run {summary.run_id}"), body="\n".join(body))
     write_atomic(folder.report_path, html)
     return folder.report_path
 
@@ -293,24 +293,3 @@ _NODE_STYLES = ("fast-confirmation", "best-effort", "low-cost", "computation-int
 
 def _node_style(index: int) -> Style:
     return style_of(_NODE_STYLES[index % len(_NODE_STYLES)])
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: sans-serif; margin: 16px 24px; color: #222; }}
-table {{ border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }}
-th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }}
-th:first-child, td:first-child, .text {{ text-align: left; }}
-td.text {{ white-space: normal; min-width: 16em; }}
-.scroll {{ overflow-x: auto; }}
-.met {{ color: #1a7f37; }} .missed {{ color: #c62828; font-weight: bold; }}
-.charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 560px), 1fr)); gap: 8px 24px; }}
-.figure {{ width: 100%; height: auto; display: block; }}
-h2 {{ border-top: 1px solid #ccc; padding-top: 12px; }}
-@media (max-width: 600px) {{ body {{ margin: 8px; }} }}
-</style></head><body>
-{body}
-</body></html>
-"""

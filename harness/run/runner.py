@@ -17,6 +17,7 @@ tests and benchmarks may listen or not) and ends in a :class:`RunOutcome`, or ra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import time
@@ -42,13 +43,16 @@ from harness.provision.hardware import hardware_records
 from harness.provision.inventory import Inventory
 from harness.report.run_report import build_report
 from harness.run.node_state import NodeStateRecorder
-from harness.store.folder import DEFAULT_RESULTS_DIR, RunFolder, iso_time
+from harness.run.saturation import WARM_UP, SaturationSearch
 from harness.store.audit import AuditReport
+from harness.store.folder import DEFAULT_RESULTS_DIR, RunFolder, iso_time
+from harness.store.saturation import ClassSaturation, SaturationResult
 from harness.store.summary import (COMPLETE, FAILED, INTERRUPTED, RUNNING, BenchmarkEntry, NodeEntry, RoundHeader,
                                    RoundSummary, RunSummary, SloVerdict)
 from protocol.errors import (EXIT_AUDIT_FAILED, EXIT_FAILURE, EXIT_NOTHING_CONFIRMED, EXIT_OK, EXIT_SLO_MISSED, ConfigError,
                              HarnessError)
 from protocol.tls_files import TlsFiles
+from vdlt.cos import ServiceClass
 
 Progress = dict[str, tuple[int, int, int]]
 
@@ -111,6 +115,11 @@ class RunSettings:
     """After a signal, how long taking down what the run started may take."""
     audit: bool = True
     """Check every receipt against the execution nodes' chains at the end (harness.audit)."""
+    campaign: dict[str, Any] | None = None
+    """The campaign trial this run is (``{"id", "cell", "repetition"}``): in the manifest, and
+    the ``campaign`` and ``cell`` tags of every point the run exports."""
+    report: bool = True
+    """Draw report.html at the end (``harness report RUN_DIR`` draws it later from the folder)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,9 @@ class RunOutcome:
 
     @property
     def missed_slos(self) -> list[SloVerdict]:
-        return [v for r in self.summary.rounds for v in r.slo_results if not v.met]
+        """Objectives missed by rounds run at a rate of their own: a saturation search's steps
+        miss them by design, and its outcome is ``summary.saturation``."""
+        return [v for r in self.summary.rounds if r.header.search is None for v in r.slo_results if not v.met]
 
     @property
     def nothing_confirmed(self) -> bool:
@@ -214,16 +225,26 @@ def run_benchmark(benchmark: Benchmark, inventory: Inventory | None, endpoints: 
         return _Run(benchmark, inventory, endpoints or [], settings, events or RunEvents(), tls).run(hardware)
 
 
-def gather_hardware(inventory: Inventory, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Each node's hardware profile record, from the facts Ansible gathers (of ``names`` only)."""
-    result = testbed.act("facts", inventory, ",".join(names) if names is not None else None)
-    return hardware_records(result.facts, {n.name: n.hardware_profile for n in inventory.nodes})
+def gather_hardware(inventory: Inventory, names: list[str] | None = None,
+                    facts: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each node's hardware profile record, from the facts Ansible gathers (of ``names`` only),
+    or from ``facts`` already gathered on the same machines, with this inventory's labels and caps."""
+    if facts is None:
+        facts = gather_facts(inventory, names)
+    return hardware_records(facts, {n.name: n.hardware_profile for n in inventory.nodes},
+                            {n.name: n.limits for n in inventory.nodes})
 
 
-def round_summary(result: RoundResult, send_window_ms: float, folder: RunFolder) -> RoundSummary:
+def gather_facts(inventory: Inventory, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """What Ansible's setup module says of each node (of ``names`` only)."""
+    return testbed.act("facts", inventory, ",".join(names) if names is not None else None).facts
+
+
+def round_summary(result: RoundResult, send_window_ms: float, folder: RunFolder,
+                  search: dict[str, Any] | None = None) -> RoundSummary:
     """A round's figures as the summary keeps them."""
     return RoundSummary.judged(
-        RoundHeader.of(result.spec), class_figures(result.per_class), result.total.figures(), iso_time(result.started_ns), (result.ended_ns - result.started_ns) / 1e9,
+        RoundHeader.of(result.spec, search), class_figures(result.per_class), result.total.figures(), iso_time(result.started_ns), (result.ended_ns - result.started_ns) / 1e9,
         send_window_ms, [folder.relative(p) for p in result.records if p.exists()], result.partial)
 
 
@@ -320,7 +341,8 @@ class _Run:
         marks = source.marks() if source is not None else None
         folder = RunFolder.create(settings.results_dir, benchmark, inventory)
         manifest = folder.write_manifest(benchmark, inventory, hardware, self.absent,
-                                         {"connector": benchmark.connector, "chains_at_start": marks})
+                                         {"connector": benchmark.connector, "chains_at_start": marks},
+                                         settings.campaign)
         live = self._live_export(folder, manifest)
         tls_files = self.tls_files
         recorder = NodeStateRecorder(list(inventory.nodes), folder.nodes_dir, settings.sample_interval_s,
@@ -333,24 +355,15 @@ class _Run:
             if recorder is not None:
                 recorder.start()
             with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote, tls_files) as engine:
+                rounds = _RoundRunner(self, engine, folder, summary, live)
                 for spec in benchmark.rounds:
-                    interrupt.check()
-                    summary.running_round = (RoundHeader.of(spec), iso_time(time.time_ns()))
-                    self._write(folder, summary)
-                    with self.events.round(spec) as on_progress:
-                        result = engine.run_round(spec, on_progress, should_stop=interrupt.requested)
-                    folder.write_histograms(spec.index, spec.label, {
-                        slug: (stats.latency.encode(), stats.lag.encode())
-                        for slug, stats in [*result.per_class.items(), ("all", result.total)]})
-                    summary.rounds.append(round_summary(result, benchmark.send_window_ms, folder))
-                    summary.running_round = None
-                    self._write(folder, summary)
-                    if live is not None:
-                        live.add_round(summary, summary.rounds[-1])
-                    self.events.round_finished(summary.rounds[-1])
-                    if result.failures:
-                        raise self._workload_error(folder, result)
-                    interrupt.check()  # a partial round was stopped by a signal
+                    if spec.saturation is not None:
+                        summary.saturation.append(rounds.search(spec))
+                        self._write(folder, summary)
+                        if live is not None:
+                            live.add_saturation(summary)
+                    else:
+                        rounds.run(spec)
             summary.status = COMPLETE
         except interrupt.Interrupted as stop:
             summary.status, summary.stopped_by = INTERRUPTED, stop.name
@@ -369,7 +382,8 @@ class _Run:
             summary.running_round = None
             summary.export = tally.to_json() if tally else None
             self._write(folder, summary)
-            build_report(folder)
+            if settings.report:
+                build_report(folder)
             self.events.run_finished(folder, summary, tally)
         return RunOutcome(folder, summary, tally, settings.export_optional)
 
@@ -408,3 +422,104 @@ class _Run:
             folder.append_error(f"{failure.message}\n{failure.traceback_text}")
         first = result.failures[0]
         return WorkloadError(f"{first.message} (traceback in {folder.errors_log})", first.traceback_text)
+
+
+SENT_SHARE = 0.95
+SETTLE_POLL_S = 0.1
+SETTLE_QUIET_POLLS = 3
+SETTLE_EXTRA_S = 10.0
+
+
+def offered(step: RoundSummary, rate: float, max_lag_ms: float) -> bool:
+    """Whether a step's generator offered the rate it was asked (its lag, and what it sent)."""
+    lag, sent = step.total.lag_ms.get("p99"), step.total.send_rate_tps
+    return lag is not None and lag <= max_lag_ms and sent is not None and sent >= SENT_SHARE * rate
+
+
+def kept_up(step: RoundSummary, slug: str, offered_tps: float, share: float) -> bool:
+    """Whether a class's confirmed rate in a step reached ``share`` of the rate offered to it."""
+    figures = step.classes.get(ServiceClass.from_slug(slug))
+    return figures is not None and (figures.throughput_tps or 0.0) >= share * offered_tps
+
+
+class _RoundRunner:
+    """Runs a benchmark's rounds on one engine, in the run's order: each round (a saturation
+    search's every step) gets the next index, its histograms, its line in the summary, its points."""
+
+    def __init__(self, run: _Run, engine: Engine, folder: RunFolder, summary: RunSummary,
+                 live: LiveExport | None) -> None:
+        self.run_, self.engine, self.folder, self.summary, self.live = run, engine, folder, summary, live
+
+    def run(self, spec: RoundSpec, search: dict[str, Any] | None = None) -> RoundSummary:
+        interrupt.check()
+        spec = dataclasses.replace(spec, index=len(self.summary.rounds))
+        summary, folder, events = self.summary, self.folder, self.run_.events
+        summary.running_round = (RoundHeader.of(spec, search), iso_time(time.time_ns()))
+        self.run_._write(folder, summary)
+        with events.round(spec) as on_progress:
+            result = self.engine.run_round(spec, on_progress, should_stop=interrupt.requested)
+        folder.write_histograms(spec.index, spec.label, {
+            slug: (stats.latency.encode(), stats.lag.encode())
+            for slug, stats in [*result.per_class.items(), ("all", result.total)]})
+        summary.rounds.append(round_summary(result, self.run_.benchmark.send_window_ms, folder, search))
+        summary.running_round = None
+        self.run_._write(folder, summary)
+        if self.live is not None:
+            self.live.add_round(summary, summary.rounds[-1])
+        events.round_finished(summary.rounds[-1])
+        if result.failures:
+            raise self.run_._workload_error(folder, result)
+        interrupt.check()  # a partial round was stopped by a signal
+        return summary.rounds[-1]
+
+    def _settle(self, max_s: float) -> float:
+        """Waits until no serving control node has executions outstanding on any of its links
+        (three polls in a row), at most ``max_s``; returns how long it waited."""
+        run = self.run_
+        controls = [n for n in run.inventory.by_role("control") if n.name not in run.absent] if run.inventory else []
+        started, quiet = time.monotonic(), 0
+        while controls and quiet < SETTLE_QUIET_POLLS and time.monotonic() - started < max_s:
+            interrupt.check()
+            states = [testbed.check_node(n, with_state=True, tls_files=run.tls_files).state for n in controls]
+            busy = any(view.outstanding for state in states if state is not None for view in state.execution_nodes)
+            quiet = 0 if busy else quiet + 1
+            time.sleep(SETTLE_POLL_S)
+        return time.monotonic() - started
+
+    def search(self, spec: RoundSpec) -> SaturationResult:
+        """A saturation search (harness.run.saturation): one fixed-rate sub-round per step."""
+        assert spec.saturation is not None
+        slugs = [share.slug for share in spec.cos_mix]
+        total_weight = sum(share.weight for share in spec.cos_mix)
+        shares = {share.slug: share.weight / total_weight for share in spec.cos_mix}
+        search = SaturationSearch(spec.saturation, slugs)
+        if spec.saturation.warm_up_s > 0:
+            self.run(dataclasses.replace(spec, label=f"{spec.label} warm-up @{spec.saturation.start_tps:g}/s",
+                                         rate_type="fixed-rate", rate_opts={"tps": spec.saturation.start_tps},
+                                         tx_duration_s=spec.saturation.warm_up_s, trim=0, slos=(), saturation=None),
+                     {"round": spec.label, "step": 0, "phase": WARM_UP, "max_lag_ms": spec.saturation.max_lag_ms})
+        steps: dict[int, RoundSummary] = {}
+        while (step := search.next_step()) is not None:
+            rate, phase = step
+            number = len(search.steps) + 1
+            sub = dataclasses.replace(spec, label=f"{spec.label} #{number} @{rate:g}/s", rate_type="fixed-rate",
+                                      rate_opts={"tps": rate}, saturation=None)
+            measured = self.run(sub, {"round": spec.label, "step": number, "phase": phase,
+                                      "max_lag_ms": spec.saturation.max_lag_ms})
+            # What an overloaded step left queued would be served during the next one and count
+            # against it: the next step starts once the control nodes have nothing outstanding.
+            self._settle(spec.timeout_s + SETTLE_EXTRA_S)
+            steps[measured.index] = measured
+            met = {slug: all(v.met for v in measured.slo_results if v.scope_name == slug)
+                   and kept_up(measured, slug, rate * shares[slug], spec.saturation.keep_up) for slug in slugs}
+            search.record(rate, phase, met, offered(measured, rate, spec.saturation.max_lag_ms), measured.index)
+        classes = {}
+        for slug, (saturation, bound, limit, index) in search.outcome().items():
+            figures = steps[index].classes.get(ServiceClass.from_slug(slug)) if index is not None else None
+            classes[slug] = ClassSaturation(
+                saturation, bound, limit, index,
+                figures.throughput_tps if figures else None,
+                figures.latency_ms.get("p50") if figures else None,
+                figures.latency_ms.get("p99") if figures else None,
+                figures.succeeded / figures.submitted if figures and figures.submitted else None)
+        return SaturationResult(spec.label, classes, tuple(search.steps))

@@ -148,8 +148,9 @@ class RunFolder:
         return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else None
 
     def write_manifest(self, benchmark: Benchmark, inventory: Inventory | None, hardware: list[dict[str, Any]] | None,
-                       absent: dict[str, str] | None = None, ledger: dict[str, Any] | None = None) -> dict[str, Any]:
-        manifest = build_manifest(self.run_id, benchmark.name, self.path, inventory, hardware, absent, ledger)
+                       absent: dict[str, str] | None = None, ledger: dict[str, Any] | None = None,
+                       campaign: dict[str, Any] | None = None) -> dict[str, Any]:
+        manifest = build_manifest(self.run_id, benchmark.name, self.path, inventory, hardware, absent, ledger, campaign)
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2) + "\n")
         return manifest
 

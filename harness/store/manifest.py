@@ -22,12 +22,15 @@ PACKAGES = ("ansible-core", "ansible-runner", "grpcio", "protobuf", "influxdb-cl
             "fabric")
 
 
-def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Inventory | None,
+def build_manifest(run_id: str, benchmark_name: str, run_dir: Path, inventory: Inventory | None,
                    hardware: list[dict[str, Any]] | None, absent: dict[str, str] | None = None,
-                   ledger: dict[str, Any] | None = None) -> dict[str, Any]:
+                   ledger: dict[str, Any] | None = None, campaign: dict[str, Any] | None = None) -> dict[str, Any]:
     """``run_dir`` already holds the copies of the benchmark and inventory the digests are taken of.
     ``absent`` names the nodes that did not serve when the run began, each with why; ``ledger``
-    the connector and how far each execution node's chain went then (where the run's audit reads from)."""
+    the connector and how far each execution node's chain went then (where the run's audit reads from);
+    ``campaign`` the campaign, cell and repetition the run is one trial of (None for a run of its own).
+
+    Before campaigns, the key ``campaign`` held the benchmark's name: :func:`run_labels` reads both."""
     by_node = {record["node"]: record for record in hardware or []}
     absent = absent or {}
     nodes = [{
@@ -37,6 +40,7 @@ def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Invento
     } for n in inventory.nodes] if inventory else []
     return {
         "run_id": run_id,
+        "benchmark_name": benchmark_name,
         "campaign": campaign,
         "harness": {"version": __version__, **git_revision()},
         "python": platform.python_version(),
@@ -50,6 +54,17 @@ def build_manifest(run_id: str, campaign: str, run_dir: Path, inventory: Invento
         "hardware": hardware or [],
         "ledger": ledger,
     }
+
+
+def run_labels(manifest: dict[str, Any]) -> dict[str, str]:
+    """The benchmark, campaign and cell a run's points are tagged with (empty outside a campaign),
+    from a manifest of today or of before campaigns (whose ``campaign`` was the benchmark's name)."""
+    campaign = manifest.get("campaign")
+    if isinstance(campaign, str):
+        return {"benchmark": campaign, "campaign": "", "cell": ""}
+    campaign = campaign or {}
+    return {"benchmark": str(manifest.get("benchmark_name", "")), "campaign": str(campaign.get("id", "")),
+            "cell": str(campaign.get("cell", ""))}
 
 
 def git_revision(root: Path = PROJECT_ROOT) -> dict[str, Any]:

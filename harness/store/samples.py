@@ -4,7 +4,7 @@ A sample record (fields named as Telegraf names them, so exporting stays a renam
 ``time_ns``, ``node``, ``role``, ``hardware_profile``, ``sequence``,
 ``cpu`` {usage_user, usage_system, usage_idle, usage_iowait, usage_steal, usage_nice, usage_irq,
 usage_softirq, usage_active, n_cpus, load1, load5, load15, frequency_mhz},
-``mem`` {total, available, used, used_percent},
+``mem`` {total, available, used, used_percent, limit, agent_rss (the agent's own resident memory)},
 ``disk`` [{path, device, fstype, total, free, used, used_percent}],
 ``diskio`` [{name, read_bytes, write_bytes, reads, writes, read_bytes_per_second, write_bytes_per_second}],
 ``trust`` {score, success_evidence, failure_evidence, agreements, dissents, timeouts, uptime_seconds, code_digest},
@@ -35,9 +35,12 @@ def sample_record(state: pb.NodeState) -> dict[str, Any]:
             "usage_active": cpu.utilization_percent, "n_cpus": cpu.logical_count,
             "load1": cpu.load_average_1m, "load5": cpu.load_average_5m, "load15": cpu.load_average_15m,
             "frequency_mhz": cpu.frequency_current_mhz,
+            # An emulated smaller machine's cap (0: none); usage_active is then of the cap.
+            "limit_cores": cpu.limit_cores,
         },
         "mem": {"total": memory.total_bytes, "available": memory.available_bytes, "used": memory.used_bytes,
-                "used_percent": memory.used_percent},
+                "used_percent": memory.used_percent, "limit": memory.limit_bytes,
+                "agent_rss": memory.agent_rss_bytes},
         "disk": [{
             "path": m.mountpoint, "device": m.device, "fstype": m.fstype, "total": m.total_bytes, "free": m.free_bytes,
             "used": m.total_bytes - m.free_bytes,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from harness.store.audit import AuditReport
+from harness.store.saturation import SaturationResult
 from harness.config.benchmark import RoundSpec, Slo
 from vdlt.cos import ServiceClass
 
@@ -157,11 +158,19 @@ class RoundHeader:
     cos_mix: tuple[tuple[ServiceClass, float], ...]
     trim: float
     slos: tuple[Slo, ...]
+    search: dict[str, Any] | None = None
+    """A step of a saturation search: ``{"round": the search round's label, "step": n, "phase": up|bisect}``."""
 
     @classmethod
-    def of(cls, spec: RoundSpec) -> RoundHeader:
+    def of(cls, spec: RoundSpec, search: dict[str, Any] | None = None) -> RoundHeader:
         return cls(spec.index, spec.label, spec.description, spec.tx_number, spec.tx_duration_s, spec.rate_type,
-                   spec.rate_opts, tuple((s.cos.service_class, s.weight) for s in spec.cos_mix), spec.trim, spec.slos)
+                   spec.rate_opts, tuple((s.cos.service_class, s.weight) for s in spec.cos_mix), spec.trim, spec.slos,
+                   search)
+
+    @property
+    def offered_tps(self) -> float | None:
+        """The rate asked of the generator, for a fixed-rate round."""
+        return float(self.rate_opts["tps"]) if self.rate_type == "fixed-rate" else None
 
     @property
     def classes(self) -> list[ServiceClass]:
@@ -173,6 +182,7 @@ class RoundHeader:
             "tx_duration_s": self.tx_duration_s, "rate_control": {"type": self.rate_type, "opts": self.rate_opts},
             "cos_mix": {service_class.slug: weight for service_class, weight in self.cos_mix}, "trim": self.trim,
             "slo": [_slo_to_json(slo) for slo in self.slos],
+            **({"search": dict(self.search)} if self.search is not None else {}),
         }
 
     @classmethod
@@ -183,6 +193,7 @@ class RoundHeader:
             rate_type=data["rate_control"]["type"], rate_opts=dict(data["rate_control"]["opts"]),
             cos_mix=tuple((ServiceClass.from_slug(slug), weight) for slug, weight in data.get("cos_mix", {}).items()),
             trim=data.get("trim", 0), slos=tuple(_slo_from_json(slo) for slo in data.get("slo", [])),
+            search=data.get("search"),
         )
 
 
@@ -317,6 +328,8 @@ class RunSummary:
     """What the live export to a results database did (see export.json)."""
     audit: AuditReport | None = None
     """What the receipts were checked against the chains and found (see audit.json)."""
+    saturation: list[SaturationResult] = field(default_factory=list)
+    """What each saturation search round found (its steps are in ``rounds``)."""
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
 
     @property
@@ -339,6 +352,8 @@ class RunSummary:
             data["export"] = self.export
         if self.audit is not None:
             data["audit"] = self.audit.to_json()
+        if self.saturation:
+            data["saturation"] = [result.to_json() for result in self.saturation]
         return data
 
     @classmethod
@@ -353,5 +368,6 @@ class RunSummary:
             stopped_by=data.get("stopped_by"), harness_process=data.get("harness_process", {}),
             running_round=(RoundHeader.from_json(running), running["started_at"]) if running else None,
             export=data.get("export"), audit=AuditReport.from_json(data["audit"]) if data.get("audit") else None,
+            saturation=[SaturationResult.from_json(r) for r in data.get("saturation", [])],
             definitions=data.get("definitions", dict(DEFINITIONS)),
         )

@@ -10,9 +10,10 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -22,8 +23,8 @@ from rich.text import Text
 from harness.provision.ansible import PlaybookResult, TaskCallback
 from harness.provision.remote_exec import ExecResult
 from harness.provision.testbed import NodeHealth, unselectable
-from harness.store.samples import sample_record
 from harness.store.audit import AuditReport
+from harness.store.samples import sample_record
 from harness.store.summary import RoundSummary
 from protocol.node_agent_pb2 import NodeState
 from vdlt.ledger import Comparison, VerifyReport
@@ -165,8 +166,19 @@ def hardware_table(records: list[dict[str, Any]]) -> Table:
         nics = ", ".join(f"{n}{' ' + str(i['speed_mbps']) + 'Mb/s' if i.get('speed_mbps') else ''}"
                          for n, i in r["interfaces"].items())
         system = " ".join(str(v) for v in (r["system_vendor"], r["product_name"]) if v) or "-"
+        cores, memory = f"{r['cpu_cores']}/{r['cpu_threads']}", f"{r['memory_mb']} MB"
+        if r.get("emulated"):  # a capped node: what it may use, of what the machine has
+            if r["cpu_limit_cores"] is not None:
+                cores = f"[yellow]{r['cpu_limit_cores']:g} of {r['cpu_threads']}[/yellow]"
+            if r["memory_limit_mb"] is not None:
+                memory = f"[yellow]{r['memory_limit_mb']} of {r['memory_mb']} MB[/yellow]"
+            disk_caps = [f"{r['limits'][key]:g} MB/s {what}" for key, what in (("read_mbps", "reads"),
+                                                                              ("write_mbps", "writes"))
+                         if key in r["limits"]]
+            if disk_caps:
+                disks = f"{disks or '-'} [yellow]({', '.join(disk_caps)})[/yellow]"
         table.add_row(r["node"], r["hardware_profile"], str(r["architecture"]), str(r["cpu_model"] or "-"),
-                      f"{r['cpu_cores']}/{r['cpu_threads']}", f"{r['memory_mb']} MB", disks or "-", nics or "-", system)
+                      cores, memory, disks or "-", nics or "-", system)
     return table
 
 
@@ -204,11 +216,18 @@ def status_table(health: list[NodeHealth], width: int | None = None) -> Table:
                 f"{state.uptime_seconds:.0f} s",
                 f"{data.free_bytes / 2**30:.1f} GiB" if data else "-",
             ]
-        cores = f"{state.cpu.logical_count}/{state.cpu.physical_count}" if state is not None else "-"
+        cores = _cores(state) if state is not None else "-"
         # Only gRPC's status name fits a cell; `status` prints the whole error under the table.
         health_text = "[green]serving[/green]" if h.serving else f"[red]{(h.detail or 'down').split(':')[0]}[/red]"
         rows.append([h.node.name, h.node.role, health_text, *figures, cores, h.node.hardware_profile, h.node.endpoint])
     return fitted("testbed", STATUS_COLUMNS, rows, width)
+
+
+def _cores(state: NodeState) -> str:
+    """logical/physical cores, or for a node capped to look smaller, its limit of the machine's: "0.25 of 2"."""
+    if state.cpu.limit_cores:
+        return f"[yellow]{state.cpu.limit_cores:g} of {state.cpu.logical_count}[/yellow]"
+    return f"{state.cpu.logical_count}/{state.cpu.physical_count}"
 
 
 def _selects(state: NodeState) -> str:
@@ -300,11 +319,11 @@ def audit_lines(report: AuditReport) -> list[tuple[str, str]]:
         if node.error:
             lines.append(("yellow", f"audit: {node.node}'s chain could not be read ({node.error})"))
         elif node.behind:
-            lines.append(("", f"audit: {node.node} is {node.behind} commit(s) behind the longest chain "
-                              f"(catching up, not missing)"))
+            lines.append(("", (f"audit: {node.node} is {node.behind} commit(s) behind the longest chain "
+                              f"(catching up, not missing)")))
     if report.unrecorded:
-        lines.append(("yellow", f"audit: {report.unrecorded} of this run's transactions are on the chains "
-                                f"without a record in the run folder"))
+        lines.append(("yellow", (f"audit: {report.unrecorded} of this run's transactions are on the chains "
+                                f"without a record in the run folder")))
     return lines
 
 

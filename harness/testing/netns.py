@@ -16,7 +16,11 @@ The container sees this machine's /usr and /etc read-only and has its own /tmp, 
 playbooks install. All of its processes live in one cgroup of their own, which :func:`destroy`
 empties and removes.
 
-    scripts/netns-testbed up --hosts 3 [--systemd 1,2]   # prints the inventory path
+`ip netns exec` mounts a sysfs of the namespace's own on /sys, which hides this machine's
+cgroup hierarchies below /sys/fs/cgroup: a plain host mounts them again (the same hierarchies,
+so its processes stay where they are), and its agent can cap itself as on a machine of its own.
+
+    scripts/netns-testbed up --hosts 3 [--systemd 1,2] [--profile exec-1=pi4-like]   # prints the inventory path
     scripts/netns-testbed down RUN_ID
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.provision.profiles import EmulatedProfile, ProfileError, shipped_profile
 from protocol.errors import HarnessError
 
 BASE_DIR = Path("/run/vdlt-netns")
@@ -90,7 +95,7 @@ class NetnsTestbed:
 
 
 def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise NetnsError(f"{' '.join(command)} failed: {result.stderr.strip()}")
     return result
@@ -102,9 +107,11 @@ def _subnet(run_id: str) -> str:
 
 
 def create(count: int, roles: list[str] | None = None, run_id: str | None = None,
-           profiles: list[str] | None = None, systemd: set[int] | frozenset[int] = frozenset()) -> NetnsTestbed:
+           profiles: list[str] | None = None, systemd: set[int] | frozenset[int] = frozenset(),
+           emulated: dict[int, EmulatedProfile] | None = None) -> NetnsTestbed:
     """Creates ``count`` hosts; ``roles`` gives each host's group (default: control, then
-    execution); the hosts whose indexes are in ``systemd`` boot systemd."""
+    execution); the hosts whose indexes are in ``systemd`` boot systemd; a host whose index is
+    in ``emulated`` is capped to look like that profile's machine (its ``vdlt_limits``)."""
     if not Path(SSHD).exists():
         raise NetnsError(f"{SSHD} not found: run scripts/install-system-packages")
     if systemd and not Path(NSPAWN).exists():
@@ -135,7 +142,7 @@ def create(count: int, roles: list[str] | None = None, run_id: str | None = None
             public = host.host_key.read_text().split()[:2]
             known_hosts.append(f"{host.address} {' '.join(public)}\n")
         testbed.known_hosts.write_text("".join(known_hosts))
-        _write_inventory(testbed, profiles or [])
+        _write_inventory(testbed, profiles or [], emulated or {})
         (directory / "testbed.json").write_text(json.dumps(asdict(testbed), indent=2))
         _wait_for_ssh(testbed)
     except BaseException:
@@ -170,10 +177,24 @@ def _create_host(testbed: NetnsTestbed, index: int, role: str, subnet: str, auth
     _run(SSHD, "-t", "-f", str(config))
     # `ip netns exec` gives a private mount namespace (mounts do not leak back): the bind mounts
     # and the hostname hold for sshd and every session it starts.
-    mounts = "; ".join(f"mount --bind {host_dir / sub} {mount_point}" for mount_point, sub in PRIVATE_MOUNTS.items())
+    mounts = "; ".join([*(f"mount --bind {host_dir / sub} {mount_point}" for mount_point, sub in PRIVATE_MOUNTS.items()),
+                        *_cgroup_mounts()])
     _run("ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
          f"hostname {name}; {mounts}; exec {SSHD} -f {config}")
     return host
+
+
+def _cgroup_mounts() -> list[str]:
+    """Commands that mount this machine's cgroup hierarchies again in a namespace host, where
+    `ip netns exec`'s own /sys hides them (mounting a hierarchy again gives the same one)."""
+    commands = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, mount_point, fstype, options, *_ = line.split()
+        if mount_point == "/sys/fs/cgroup" and fstype == "tmpfs":
+            commands.append(f"mount -t tmpfs -o {options} cgroup_root /sys/fs/cgroup")
+        elif mount_point.startswith("/sys/fs/cgroup") and fstype in ("cgroup", "cgroup2"):
+            commands.append(f"mkdir -p {mount_point} && mount -t {fstype} -o {options} {fstype} {mount_point}")
+    return commands
 
 
 def _sshd_config(address: str, key: Path | str, authorized: Path | str, pid_file: Path | str) -> str:
@@ -277,12 +298,16 @@ def _remove_cgroups(run_id: str, timeout_s: float = 10.0) -> None:
             pass
 
 
-def _write_inventory(testbed: NetnsTestbed, profiles: list[str]) -> None:
+def _write_inventory(testbed: NetnsTestbed, profiles: list[str], emulated: dict[int, EmulatedProfile]) -> None:
     groups: dict[str, dict] = {"control": {"hosts": {}}, "execution": {"hosts": {}}, "client": {"hosts": {}}}
     for index, host in enumerate(testbed.hosts):
         host_vars: dict[str, object] = {"ansible_host": host.address, "agent_port": 50051}
         if profiles:
             host_vars["hardware_profile"] = profiles[index % len(profiles)]
+        if index in emulated:
+            host_vars["hardware_profile"] = emulated[index].name
+            if emulated[index].to_limits():
+                host_vars["vdlt_limits"] = emulated[index].to_limits()
         groups[host.role]["hosts"][host.name] = host_vars
     # Paths as a lab's inventory writes them (inventories/lab.example): templates on inventory_dir,
     # which Ansible and the harness's own SSH (exec, remote workers) must read alike.
@@ -344,6 +369,31 @@ def destroy(run_id: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def host_key(role: str, index: int) -> str:
+    """How `--profile` names a host: the end of its name, ``exec-1`` for ``vh1a2b-exec-1``."""
+    return f"{role[:4]}-{index}"
+
+
+def emulated_hosts(assignments: list[str], roles: list[str]) -> dict[int, EmulatedProfile]:
+    """``--profile HOST=PROFILE`` options as host index -> shipped profile; HOST is the end of
+    the host's name (``exec-1``) or its index (``1``)."""
+    keys = {host_key(role, index): index for index, role in enumerate(roles)}
+    chosen: dict[int, EmulatedProfile] = {}
+    for assignment in assignments:
+        host, equals, name = assignment.partition("=")
+        if not equals or not host or not name:
+            raise NetnsError(f"--profile {assignment!r}: expected HOST=PROFILE, e.g. exec-1=pi4-like")
+        index = int(host) if host.isdigit() else keys.get(host)
+        if index is None or not 0 <= index < len(roles):
+            raise NetnsError(f"--profile {assignment!r}: no host {host!r}; the hosts are {', '.join(keys)} "
+                             f"(or their indexes 0..{len(roles) - 1})")
+        try:
+            chosen[index] = shipped_profile(name)
+        except ProfileError as error:
+            raise NetnsError(f"--profile {assignment!r}: {error}") from None
+    return chosen
+
+
 def list_testbeds() -> list[str]:
     return sorted(p.name for p in BASE_DIR.iterdir()) if BASE_DIR.exists() else []
 
@@ -357,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--hosts", type=int, default=3)
     up.add_argument("--roles", help="comma-separated role per host (default: control, then execution)")
     up.add_argument("--systemd", default="", help="comma-separated indexes of hosts that boot systemd (from 0)")
+    up.add_argument("--profile", action="append", default=[], metavar="HOST=PROFILE",
+                    help="cap a host to look like a shipped hardware profile (pi4-like, minipc-like, server), "
+                         "HOST as the end of its name (exec-1) or its index; repeatable")
     down = commands.add_parser("down", help="remove a testbed (or all with --all)")
     down.add_argument("run_id", nargs="?")
     down.add_argument("--all", action="store_true")
@@ -364,9 +417,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "up":
         systemd = {int(index) for index in args.systemd.split(",") if index}
-        testbed = create(args.hosts, args.roles.split(",") if args.roles else None, systemd=systemd)
-        for host in testbed.hosts:
-            print(f"{host.name:<20} {host.role:<10} {host.address:<14} {host.init}")
+        roles = args.roles.split(",") if args.roles else ["control"] + ["execution"] * (args.hosts - 1)
+        try:
+            emulated = emulated_hosts(args.profile, roles)
+        except NetnsError as error:
+            parser.error(str(error))
+        testbed = create(args.hosts, roles, systemd=systemd, emulated=emulated)
+        for index, host in enumerate(testbed.hosts):
+            capped = f"  {emulated[index].name}: {emulated[index].describe()}" if index in emulated else ""
+            print(f"{host.name:<20} {host.role:<10} {host.address:<14} {host.init}{capped}")
         print(f"run id {testbed.run_id}; inventory: {testbed.inventory}")
     elif args.command == "down":
         for run_id in (list_testbeds() if args.all else [args.run_id]):

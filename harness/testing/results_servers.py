@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from harness.testing.local import free_port, free_ports
+from harness.provision.local_copy import free_port, free_ports
 from protocol.errors import HarnessError
 
 

@@ -1,7 +1,9 @@
 """Key-value workload for the vdlt contracts, sending each class of service its kind of work.
 
 Arguments (all optional):
-  operation: put | get | transfer     (default put)
+  operation: put | get | transfer | hash   (default put); hash: every class runs the compute
+                                       contract (`iterations` SHA-256 rounds), execution work a
+                                       node's CPU bounds, as a contract doing real work
   keys: number of distinct keys        (default 1000)
   accounts: accounts for transfers     (default 100; each gets a balance at the round's start)
   class_work: true | false             (default true) computation-intensive transactions run the
@@ -20,7 +22,7 @@ from harness.connectors.base import Connector, Request
 from harness.loadgen.workload import ArgumentError, TransactionContext, WorkloadModule, did_you_mean
 from vdlt.cos import ServiceClass
 
-OPERATIONS = ("put", "get", "transfer")
+OPERATIONS = ("put", "get", "transfer", "hash")
 ARGUMENTS = ("operation", "keys", "accounts", "class_work", "iterations", "size")
 # Bounds of the contracts themselves (vdlt/contracts/compute.py, storage.py).
 MAX_ITERATIONS = 10_000_000
@@ -66,7 +68,7 @@ class KvWorkload(WorkloadModule):
     def submit_transaction(self, context: TransactionContext) -> Request:
         self.sequence += 1
         key = f"key-{self.random.randrange(self.keys)}"
-        if self.class_work and context.service_class == ServiceClass.COMPUTATION_INTENSIVE:
+        if self.operation == "hash" or (self.class_work and context.service_class == ServiceClass.COMPUTATION_INTENSIVE):
             return Request("compute", "hash", {"seed": f"{key}/{self.sequence}", "iterations": self.iterations})
         if self.class_work and context.service_class == ServiceClass.STORAGE_INTENSIVE:
             if self.operation == "get":

@@ -1,5 +1,5 @@
-"""Local testbeds of their own for tests and benchmarks: free loopback ports, and a copy of the
-local inventory on them with its node files under a directory of the caller's."""
+"""Local testbeds of their own: free loopback ports, and a copy of a local inventory on them with
+its node files under a directory of the caller's (a campaign's testbeds, tests, benchmarks)."""
 from __future__ import annotations
 
 import socket
@@ -31,7 +31,7 @@ def scratch_local_inventory(directory: Path, source: Path = DEFAULT_INVENTORY, u
     """A copy of a local inventory with free ports and node files under ``directory``, with
     mutual TLS (``vdlt_tls``) when ``use_tls``.
 
-    Tests and benchmarks use it to run a testbed of their own beside any other.
+    Campaigns, tests and benchmarks use it to run a testbed of their own beside any other.
     """
     inventory = yaml.safe_load((source / "hosts.yml").read_text())
     all_group = inventory["all"]

@@ -1,0 +1,1 @@
+"""Benchmark campaigns: a matrix of benchmarks, testbeds and policies, run, resumed and compared."""
