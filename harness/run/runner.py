@@ -425,8 +425,8 @@ class _Run:
 
 
 SENT_SHARE = 0.95
-SETTLE_POLL_S = 0.1
-SETTLE_QUIET_POLLS = 3
+SETTLE_POLL_S = 0.05
+SETTLE_QUIET_POLLS = 2
 SETTLE_EXTRA_S = 10.0
 
 
@@ -474,7 +474,7 @@ class _RoundRunner:
 
     def _settle(self, max_s: float) -> float:
         """Waits until no serving control node has executions outstanding on any of its links
-        (three polls in a row), at most ``max_s``; returns how long it waited."""
+        (two polls in a row), at most ``max_s``; returns how long it waited."""
         run = self.run_
         controls = [n for n in run.inventory.by_role("control") if n.name not in run.absent] if run.inventory else []
         started, quiet = time.monotonic(), 0
@@ -499,16 +499,18 @@ class _RoundRunner:
                                          tx_duration_s=spec.saturation.warm_up_s, trim=0, slos=(), saturation=None),
                      {"round": spec.label, "step": 0, "phase": WARM_UP, "max_lag_ms": spec.saturation.max_lag_ms})
         steps: dict[int, RoundSummary] = {}
+        settled = 0.0
         while (step := search.next_step()) is not None:
             rate, phase = step
             number = len(search.steps) + 1
+            if number > 1:
+                # What an overloaded step left queued would be served during this one and count
+                # against it: it starts once the control nodes have nothing outstanding.
+                settled = self._settle(spec.timeout_s + SETTLE_EXTRA_S)
             sub = dataclasses.replace(spec, label=f"{spec.label} #{number} @{rate:g}/s", rate_type="fixed-rate",
                                       rate_opts={"tps": rate}, saturation=None)
             measured = self.run(sub, {"round": spec.label, "step": number, "phase": phase,
-                                      "max_lag_ms": spec.saturation.max_lag_ms})
-            # What an overloaded step left queued would be served during the next one and count
-            # against it: the next step starts once the control nodes have nothing outstanding.
-            self._settle(spec.timeout_s + SETTLE_EXTRA_S)
+                                      "max_lag_ms": spec.saturation.max_lag_ms, "settled_s": round(settled, 2)})
             steps[measured.index] = measured
             met = {slug: all(v.met for v in measured.slo_results if v.scope_name == slug)
                    and kept_up(measured, slug, rate * shares[slug], spec.saturation.keep_up) for slug in slugs}

@@ -159,7 +159,8 @@ class RoundHeader:
     trim: float
     slos: tuple[Slo, ...]
     search: dict[str, Any] | None = None
-    """A step of a saturation search: ``{"round": the search round's label, "step": n, "phase": up|bisect}``."""
+    """A step of a saturation search: ``{"round": the search round's label, "step": n, "phase":
+    up|bisect|warm-up, "max_lag_ms", "settled_s": how long the step waited for the one before to drain}``."""
 
     @classmethod
     def of(cls, spec: RoundSpec, search: dict[str, Any] | None = None) -> RoundHeader:
