@@ -275,7 +275,8 @@ def _placement(doc: Document, where: FieldPath, raw: Any, benchmarks: dict[str, 
     targets_raw = doc.mapping((*where, "targets"), doc.need(where, body, "targets"), CLASS_SLUGS)
     if not targets_raw:
         raise doc.error((*where, "targets"), "name at least one class and the rate (tx/s) it must be served at")
-    searched = {share.slug for b in benchmarks.values() for spec in b.rounds if spec.saturation for share in spec.cos_mix}
+    searched = {share.slug for b in benchmarks.values() for spec in b.rounds if spec.saturation
+                for share in spec.cos_mix}
     targets = {}
     for slug, rate in targets_raw.items():
         if slug not in searched:

@@ -55,7 +55,8 @@ class PlacementAnswer:
         targets = ", ".join(f"{slug} {rate:g} tx/s" for slug, rate in self.targets.items())
         if self.nodes is None:
             reasons = "".join(f"<li><b>{escape(slug)}</b>: {escape(why)}</li>" for slug, why in self.unserved.items())
-            return f"{title}<p>Targets: {escape(targets)}.</p><p class='missed'>No measured profile serves:</p><ul>{reasons}</ul>"
+            return (f"{title}<p>Targets: {escape(targets)}.</p><p class='missed'>No measured profile serves:</p>"
+                    f"<ul>{reasons}</ul>")
         bought = ", ".join(f"{count} × {escape(profile)}" for profile, count in self.nodes.items() if count)
         rows = "".join(f"<tr><td>{escape(slug)}</td><td>{self.targets[slug]:,.0f}</td><td>{self.served[slug]:,.0f}</td>"
                        f"<td>{self.served[slug] / self.targets[slug] - 1:+.0%}</td></tr>" for slug in self.targets)
@@ -137,16 +138,18 @@ def _sets(profiles: int, max_nodes: int) -> Iterator[tuple[int, ...]]:
             yield (first, *rest)
 
 
-def additivity(found: dict[tuple[str, str], "CellClass"]) -> list[dict[str, Any]]:
-    """Per profile and class measured with one and with two execution nodes: how far saturation adds up."""
+def additivity(found: dict[tuple[str, str], CellClass]) -> list[dict[str, Any]]:
+    """Per profile and class measured with one and with two execution nodes: how far saturation
+    adds up, from the searches that bracketed it (``bounded`` counts those that did not)."""
     rows = []
     keys = sorted({(e.benchmark, e.policy, e.profile, e.slug) for e in found.values()})
     for benchmark, policy, profile, slug in keys:
         sizes = {e.execution_nodes: e for e in found.values()
-                 if (e.benchmark, e.policy, e.profile, e.slug) == (benchmark, policy, profile, slug) and e.saturation}
+                 if (e.benchmark, e.policy, e.profile, e.slug) == (benchmark, policy, profile, slug)}
         if 1 in sizes and 2 in sizes:
-            one = sum(sizes[1].saturation) / len(sizes[1].saturation)
-            two = sum(sizes[2].saturation) / len(sizes[2].saturation)
+            one, two = (sum(sizes[n].reached) / len(sizes[n].reached) if sizes[n].reached else None for n in (1, 2))
+            bounded = sum(len(sizes[n].saturation) - len(sizes[n].reached) for n in (1, 2))
             rows.append({"benchmark": benchmark, "policy": policy, "profile": profile, "class": slug, "one": one,
-                         "two": two, "factor": two / (2 * one) if one else None})
+                         "two": two, "factor": two / (2 * one) if one and two is not None else None,
+                         "bounded": bounded})
     return rows

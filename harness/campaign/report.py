@@ -83,7 +83,8 @@ class CellClass:
         unbracketed = sorted({b for b in self.bounds if b != REACHED})
         estimate = mean_interval(self.saturation, CONFIDENCE).estimate if self.saturation else None
         return Interval(estimate if estimate is not None else float("nan"), None, None, "none", len(self.saturation),
-                        f"{len(self.saturation) - len(self.reached)} of {len(self.saturation)} searches did not bracket "
+                        f"{len(self.saturation) - len(self.reached)} of {len(self.saturation)} searches did not "
+                        f"bracket "
                         f"the saturation ({', '.join(unbracketed)}): the figure is a bound, so no interval")
 
     def row(self) -> dict[str, Any]:
@@ -394,8 +395,10 @@ def _placement_html(placements: list[PlacementAnswer], scaling: list[dict[str, A
                      "with one and with two execution nodes (workloads/campaigns/additivity.yaml does that).</p>")
     else:
         body = "".join(f"<tr><td>{escape(s['profile'])}</td><td>{escape(s['class'])}</td><td>{_num(s['one'])}</td>"
-                       f"<td>{_num(s['two'])}</td><td>{_num(s['factor'], 2)}</td></tr>" for s in scaling)
+                       f"<td>{_num(s['two'])}</td><td>{_num(s['factor'], 2)}</td><td>{s['bounded']}</td></tr>"
+                       for s in scaling)
         parts.append("<p>How far saturation adds up across execution nodes, measured: a factor of 1.00 means two "
                      "nodes serve twice what one does.</p><table><tr><th>profile</th><th>class</th><th>1 node tx/s"
-                     "</th><th>2 nodes tx/s</th><th>2 ÷ (2 × 1)</th></tr>" + body + "</table>")
+                     "</th><th>2 nodes tx/s</th><th>2 ÷ (2 × 1)</th><th>searches left out (not bracketed)</th>"
+                     "</tr>" + body + "</table>")
     return "".join(parts)
