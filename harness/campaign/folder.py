@@ -75,8 +75,7 @@ def searched_shares(benchmark: Benchmark) -> dict[str, float]:
     shares = {}
     for spec in benchmark.rounds:
         if spec.saturation is not None:
-            total = sum(share.weight for share in spec.cos_mix)
-            shares.update({share.slug: share.weight / total for share in spec.cos_mix})
+            shares.update(spec.shares)
     return shares
 
 

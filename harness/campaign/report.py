@@ -163,7 +163,7 @@ def collect(folder: CampaignFolder) -> tuple[dict[str, Any], list[Trial], dict[t
                         entry.curve.append(_curve_point(step_round, slug))
         for round_summary in summary.rounds:
             if round_summary.header.search is None and round_summary.header.offered_tps is not None:
-                _fixed(found, trial, cell, testbed, round_summary)
+                _fixed(found, trial, round_summary)
     # Named by testbed alone unless the campaign varies policies or benchmarks too.
     varies = [axis for axis in ("benchmark", "policy") if len({c[axis] for c in cells.values()}) > 1]
     for entry in found.values():
@@ -171,8 +171,7 @@ def collect(folder: CampaignFolder) -> tuple[dict[str, Any], list[Trial], dict[t
     return manifest, trials, found
 
 
-def _fixed(found: dict[tuple[str, str], CellClass], trial: Trial, cell: dict[str, Any], testbed: dict[str, Any],
-           round_summary: RoundSummary) -> None:
+def _fixed(found: dict[tuple[str, str], CellClass], trial: Trial, round_summary: RoundSummary) -> None:
     for service_class, figures in round_summary.classes.items():
         entry = found.get((trial.cell, service_class.slug))
         if entry is None:

@@ -111,6 +111,12 @@ class RoundSpec:
     saturation: SaturationSpec | None = None
     """A saturation search round: the rate controller is the search's, one fixed rate per step."""
 
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each class's share of the round's CoS mix (its weight over the weights' sum)."""
+        total = sum(share.weight for share in self.cos_mix)
+        return {share.slug: share.weight / total for share in self.cos_mix}
+
 
 @dataclass(frozen=True)
 class Benchmark:

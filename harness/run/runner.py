@@ -490,8 +490,7 @@ class _RoundRunner:
         """A saturation search (harness.run.saturation): one fixed-rate sub-round per step."""
         assert spec.saturation is not None
         slugs = [share.slug for share in spec.cos_mix]
-        total_weight = sum(share.weight for share in spec.cos_mix)
-        shares = {share.slug: share.weight / total_weight for share in spec.cos_mix}
+        shares = spec.shares
         search = SaturationSearch(spec.saturation, slugs)
         if spec.saturation.warm_up_s > 0:
             self.run(dataclasses.replace(spec, label=f"{spec.label} warm-up @{spec.saturation.start_tps:g}/s",
