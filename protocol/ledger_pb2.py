@@ -24,45 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protocol/ledger.proto\x12\x0evdlt.ledger.v1\"E\n\x10TransactionBatch\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\"9\n\x0cReceiptBatch\x12)\n\x08receipts\x18\x01 \x03(\x0b\x32\x17.vdlt.ledger.v1.Receipt\"[\n\x12ReadCommitsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x18\n\x10through_sequence\x18\x02 \x01(\x04\x12\x13\n\x0bomit_writes\x18\x03 \x01(\x08\"6\n\x0b\x43ommitBatch\x12\'\n\x07\x63ommits\x18\x01 \x03(\x0b\x32\x16.vdlt.ledger.v1.Commit\"s\n\x0bTransaction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03\x63os\x18\x02 \x01(\r\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63ontract\x18\x04 \x01(\t\x12\x11\n\toperation\x18\x05 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x06 \x01(\t\"\x9d\x02\n\x07Receipt\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0e\x32\x1d.vdlt.ledger.v1.ReceiptStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tcos_asked\x18\x04 \x01(\r\x12\x11\n\tcos_given\x18\x05 \x01(\r\x12\x17\n\x0f\x65xecution_nodes\x18\x06 \x03(\t\x12\x14\n\x0c\x62lock_height\x18\x07 \x01(\x04\x12\x15\n\rresult_digest\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12(\n\x07timings\x18\n \x01(\x0b\x32\x17.vdlt.ledger.v1.Timings\x12\x10\n\x08sequence\x18\x0b \x01(\x04\"I\n\x07Timings\x12\x13\n\x0breceived_ns\x18\x01 \x01(\x03\x12\x15\n\rdispatched_ns\x18\x02 \x01(\x03\x12\x12\n\ndecided_ns\x18\x03 \x01(\x03\"\xa8\x01\n\x0c\x45xecuteBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x31\n\x0ctransactions\x18\x02 \x03(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\x12\'\n\x07\x63ommits\x18\x03 \x03(\x0b\x32\x16.vdlt.ledger.v1.Commit\x12*\n\x05trust\x18\x04 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\"(\n\x05Write\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"$\n\x04Read\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\xc3\x01\n\x0f\x45xecutionResult\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0bresult_json\x18\x04 \x01(\t\x12\x15\n\rresult_digest\x18\x05 \x01(\t\x12%\n\x06writes\x18\x06 \x03(\x0b\x32\x15.vdlt.ledger.v1.Write\x12#\n\x05reads\x18\x07 \x03(\x0b\x32\x14.vdlt.ledger.v1.Read\"\xaf\x01\n\x06\x43ommit\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x0btransaction\x18\x02 \x01(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x15\n\rresult_digest\x18\x04 \x01(\t\x12%\n\x06writes\x18\x05 \x03(\x0b\x32\x15.vdlt.ledger.v1.Write\x12\x11\n\tcos_given\x18\x06 \x01(\r\"\xdc\x01\n\x12\x45xecuteBatchResult\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x03 \x01(\x04\x12\x12\n\nblock_hash\x18\x04 \x01(\t\x12\x30\n\x07results\x18\x05 \x03(\x0b\x32\x1f.vdlt.ledger.v1.ExecutionResult\x12\x15\n\rlast_sequence\x18\x06 \x01(\x04\x12\x18\n\x10refused_sequence\x18\x07 \x01(\x04\x12\x16\n\x0erefused_reason\x18\x08 \x01(\t\"\x88\x01\n\x0bTrustReport\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x18\n\x10success_evidence\x18\x02 \x01(\x01\x12\x18\n\x10\x66\x61ilure_evidence\x18\x03 \x01(\x01\x12\x12\n\nagreements\x18\x04 \x01(\x04\x12\x10\n\x08\x64issents\x18\x05 \x01(\x04\x12\x10\n\x08timeouts\x18\x06 \x01(\x04*\xbc\x01\n\rReceiptStatus\x12\x1e\n\x1aRECEIPT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18RECEIPT_STATUS_CONFIRMED\x10\x01\x12\x1b\n\x17RECEIPT_STATUS_REJECTED\x10\x02\x12\x1a\n\x16RECEIPT_STATUS_DROPPED\x10\x03\x12\x18\n\x14RECEIPT_STATUS_ERROR\x10\x04\x12\x1a\n\x16RECEIPT_STATUS_UNKNOWN\x10\x05\x32\xe8\x01\n\x07\x43ontrol\x12>\n\x06Submit\x12\x1b.vdlt.ledger.v1.Transaction\x1a\x17.vdlt.ledger.v1.Receipt\x12H\n\x0cSubmitStream\x12\x1b.vdlt.ledger.v1.Transaction\x1a\x17.vdlt.ledger.v1.Receipt(\x01\x30\x01\x12S\n\rSubmitBatches\x12 .vdlt.ledger.v1.TransactionBatch\x1a\x1c.vdlt.ledger.v1.ReceiptBatch(\x01\x30\x01\x32\xb4\x01\n\tExecution\x12U\n\rExecuteStream\x12\x1c.vdlt.ledger.v1.ExecuteBatch\x1a\".vdlt.ledger.v1.ExecuteBatchResult(\x01\x30\x01\x12P\n\x0bReadCommits\x12\".vdlt.ledger.v1.ReadCommitsRequest\x1a\x1b.vdlt.ledger.v1.CommitBatch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protocol/ledger.proto\x12\x0evdlt.ledger.v1\"Y\n\x10TransactionBatch\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"9\n\x0cReceiptBatch\x12)\n\x08receipts\x18\x01 \x03(\x0b\x32\x17.vdlt.ledger.v1.Receipt\"[\n\x12ReadCommitsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x18\n\x10through_sequence\x18\x02 \x01(\x04\x12\x13\n\x0bomit_writes\x18\x03 \x01(\x08\"6\n\x0b\x43ommitBatch\x12\'\n\x07\x63ommits\x18\x01 \x03(\x0b\x32\x16.vdlt.ledger.v1.Commit\"s\n\x0bTransaction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03\x63os\x18\x02 \x01(\r\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63ontract\x18\x04 \x01(\t\x12\x11\n\toperation\x18\x05 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x06 \x01(\t\"\x9d\x02\n\x07Receipt\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0e\x32\x1d.vdlt.ledger.v1.ReceiptStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tcos_asked\x18\x04 \x01(\r\x12\x11\n\tcos_given\x18\x05 \x01(\r\x12\x17\n\x0f\x65xecution_nodes\x18\x06 \x03(\t\x12\x14\n\x0c\x62lock_height\x18\x07 \x01(\x04\x12\x15\n\rresult_digest\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12(\n\x07timings\x18\n \x01(\x0b\x32\x17.vdlt.ledger.v1.Timings\x12\x10\n\x08sequence\x18\x0b \x01(\x04\"I\n\x07Timings\x12\x13\n\x0breceived_ns\x18\x01 \x01(\x03\x12\x15\n\rdispatched_ns\x18\x02 \x01(\x03\x12\x12\n\ndecided_ns\x18\x03 \x01(\x03\"\xa8\x01\n\x0c\x45xecuteBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x31\n\x0ctransactions\x18\x02 \x03(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\x12\'\n\x07\x63ommits\x18\x03 \x03(\x0b\x32\x16.vdlt.ledger.v1.Commit\x12*\n\x05trust\x18\x04 \x01(\x0b\x32\x1b.vdlt.ledger.v1.TrustReport\"(\n\x05Write\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"$\n\x04Read\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\xc3\x01\n\x0f\x45xecutionResult\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0bresult_json\x18\x04 \x01(\t\x12\x15\n\rresult_digest\x18\x05 \x01(\t\x12%\n\x06writes\x18\x06 \x03(\x0b\x32\x15.vdlt.ledger.v1.Write\x12#\n\x05reads\x18\x07 \x03(\x0b\x32\x14.vdlt.ledger.v1.Read\"\xaf\x01\n\x06\x43ommit\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x0btransaction\x18\x02 \x01(\x0b\x32\x1b.vdlt.ledger.v1.Transaction\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x15\n\rresult_digest\x18\x04 \x01(\t\x12%\n\x06writes\x18\x05 \x03(\x0b\x32\x15.vdlt.ledger.v1.Write\x12\x11\n\tcos_given\x18\x06 \x01(\r\"\xdc\x01\n\x12\x45xecuteBatchResult\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x03 \x01(\x04\x12\x12\n\nblock_hash\x18\x04 \x01(\t\x12\x30\n\x07results\x18\x05 \x03(\x0b\x32\x1f.vdlt.ledger.v1.ExecutionResult\x12\x15\n\rlast_sequence\x18\x06 \x01(\x04\x12\x18\n\x10refused_sequence\x18\x07 \x01(\x04\x12\x16\n\x0erefused_reason\x18\x08 \x01(\t\"\x88\x01\n\x0bTrustReport\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x18\n\x10success_evidence\x18\x02 \x01(\x01\x12\x18\n\x10\x66\x61ilure_evidence\x18\x03 \x01(\x01\x12\x12\n\nagreements\x18\x04 \x01(\x04\x12\x10\n\x08\x64issents\x18\x05 \x01(\x04\x12\x10\n\x08timeouts\x18\x06 \x01(\x04*\xbc\x01\n\rReceiptStatus\x12\x1e\n\x1aRECEIPT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18RECEIPT_STATUS_CONFIRMED\x10\x01\x12\x1b\n\x17RECEIPT_STATUS_REJECTED\x10\x02\x12\x1a\n\x16RECEIPT_STATUS_DROPPED\x10\x03\x12\x18\n\x14RECEIPT_STATUS_ERROR\x10\x04\x12\x1a\n\x16RECEIPT_STATUS_UNKNOWN\x10\x05\x32\xe8\x01\n\x07\x43ontrol\x12>\n\x06Submit\x12\x1b.vdlt.ledger.v1.Transaction\x1a\x17.vdlt.ledger.v1.Receipt\x12H\n\x0cSubmitStream\x12\x1b.vdlt.ledger.v1.Transaction\x1a\x17.vdlt.ledger.v1.Receipt(\x01\x30\x01\x12S\n\rSubmitBatches\x12 .vdlt.ledger.v1.TransactionBatch\x1a\x1c.vdlt.ledger.v1.ReceiptBatch(\x01\x30\x01\x32\xb4\x01\n\tExecution\x12U\n\rExecuteStream\x12\x1c.vdlt.ledger.v1.ExecuteBatch\x1a\".vdlt.ledger.v1.ExecuteBatchResult(\x01\x30\x01\x12P\n\x0bReadCommits\x12\".vdlt.ledger.v1.ReadCommitsRequest\x1a\x1b.vdlt.ledger.v1.CommitBatch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protocol.ledger_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECEIPTSTATUS']._serialized_start=1790
-  _globals['_RECEIPTSTATUS']._serialized_end=1978
+  _globals['_RECEIPTSTATUS']._serialized_start=1810
+  _globals['_RECEIPTSTATUS']._serialized_end=1998
   _globals['_TRANSACTIONBATCH']._serialized_start=41
-  _globals['_TRANSACTIONBATCH']._serialized_end=110
-  _globals['_RECEIPTBATCH']._serialized_start=112
-  _globals['_RECEIPTBATCH']._serialized_end=169
-  _globals['_READCOMMITSREQUEST']._serialized_start=171
-  _globals['_READCOMMITSREQUEST']._serialized_end=262
-  _globals['_COMMITBATCH']._serialized_start=264
-  _globals['_COMMITBATCH']._serialized_end=318
-  _globals['_TRANSACTION']._serialized_start=320
-  _globals['_TRANSACTION']._serialized_end=435
-  _globals['_RECEIPT']._serialized_start=438
-  _globals['_RECEIPT']._serialized_end=723
-  _globals['_TIMINGS']._serialized_start=725
-  _globals['_TIMINGS']._serialized_end=798
-  _globals['_EXECUTEBATCH']._serialized_start=801
-  _globals['_EXECUTEBATCH']._serialized_end=969
-  _globals['_WRITE']._serialized_start=971
-  _globals['_WRITE']._serialized_end=1011
-  _globals['_READ']._serialized_start=1013
-  _globals['_READ']._serialized_end=1049
-  _globals['_EXECUTIONRESULT']._serialized_start=1052
-  _globals['_EXECUTIONRESULT']._serialized_end=1247
-  _globals['_COMMIT']._serialized_start=1250
-  _globals['_COMMIT']._serialized_end=1425
-  _globals['_EXECUTEBATCHRESULT']._serialized_start=1428
-  _globals['_EXECUTEBATCHRESULT']._serialized_end=1648
-  _globals['_TRUSTREPORT']._serialized_start=1651
-  _globals['_TRUSTREPORT']._serialized_end=1787
-  _globals['_CONTROL']._serialized_start=1981
-  _globals['_CONTROL']._serialized_end=2213
-  _globals['_EXECUTION']._serialized_start=2216
-  _globals['_EXECUTION']._serialized_end=2396
+  _globals['_TRANSACTIONBATCH']._serialized_end=130
+  _globals['_RECEIPTBATCH']._serialized_start=132
+  _globals['_RECEIPTBATCH']._serialized_end=189
+  _globals['_READCOMMITSREQUEST']._serialized_start=191
+  _globals['_READCOMMITSREQUEST']._serialized_end=282
+  _globals['_COMMITBATCH']._serialized_start=284
+  _globals['_COMMITBATCH']._serialized_end=338
+  _globals['_TRANSACTION']._serialized_start=340
+  _globals['_TRANSACTION']._serialized_end=455
+  _globals['_RECEIPT']._serialized_start=458
+  _globals['_RECEIPT']._serialized_end=743
+  _globals['_TIMINGS']._serialized_start=745
+  _globals['_TIMINGS']._serialized_end=818
+  _globals['_EXECUTEBATCH']._serialized_start=821
+  _globals['_EXECUTEBATCH']._serialized_end=989
+  _globals['_WRITE']._serialized_start=991
+  _globals['_WRITE']._serialized_end=1031
+  _globals['_READ']._serialized_start=1033
+  _globals['_READ']._serialized_end=1069
+  _globals['_EXECUTIONRESULT']._serialized_start=1072
+  _globals['_EXECUTIONRESULT']._serialized_end=1267
+  _globals['_COMMIT']._serialized_start=1270
+  _globals['_COMMIT']._serialized_end=1445
+  _globals['_EXECUTEBATCHRESULT']._serialized_start=1448
+  _globals['_EXECUTEBATCHRESULT']._serialized_end=1668
+  _globals['_TRUSTREPORT']._serialized_start=1671
+  _globals['_TRUSTREPORT']._serialized_end=1807
+  _globals['_CONTROL']._serialized_start=2001
+  _globals['_CONTROL']._serialized_end=2233
+  _globals['_EXECUTION']._serialized_start=2236
+  _globals['_EXECUTION']._serialized_end=2416
 # @@protoc_insertion_point(module_scope)

@@ -23,10 +23,12 @@ RECEIPT_STATUS_ERROR: ReceiptStatus
 RECEIPT_STATUS_UNKNOWN: ReceiptStatus
 
 class TransactionBatch(_message.Message):
-    __slots__ = ("transactions",)
+    __slots__ = ("transactions", "timeout_ms")
     TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
-    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
+    timeout_ms: int
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class ReceiptBatch(_message.Message):
     __slots__ = ("receipts",)

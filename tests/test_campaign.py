@@ -18,6 +18,7 @@ import yaml
 from harness.campaign.config import load_campaign
 from harness.campaign.folder import CampaignFolder
 from harness.campaign.placement import _cheapest
+from harness.campaign.report import CellClass, comparisons
 from harness.campaign.runner import trial_order
 from harness.config.benchmark import SaturationSpec
 from harness.run.saturation import BISECT, UP, SaturationSearch
@@ -83,6 +84,36 @@ def test_the_placement_buys_the_cheapest_set_that_serves_every_class() -> None:
     assert _cheapest("b", "p", {"best-effort": 50}, per_node, cost, 8, 2).nodes == {"big": 0, "small": 2}
     beyond = _cheapest("b", "p", {"fast-confirmation": 1000}, per_node, cost, 8, 2)
     assert beyond.nodes is None and "at most 800 tx/s with 8 nodes" in beyond.unserved["fast-confirmation"]
+
+
+# -- the comparison of two testbeds' searches -----------------------------------------------------
+
+def _searched(testbed: str, met: list[float], missed: list[float]) -> CellClass:
+    cell = CellClass("b", "p", testbed, testbed, 2, True, 0.04, "best-effort")
+    cell.saturation, cell.reached = list(met), list(met)
+    cell.resolution = [m - s for s, m in zip(met, missed)]
+    cell.bounds = [REACHED] * len(met)
+    return cell
+
+
+def test_repetitions_that_agree_exactly_are_read_through_the_searches_brackets() -> None:
+    found = {("capped", "best-effort"): _searched("capped", [600.0] * 3, [750.0] * 3),
+             ("uncapped", "best-effort"): _searched("uncapped", [1200.0] * 3, [1500.0] * 3)}
+    (row,) = comparisons(found)
+    # The t interval has no width: what the user is told is where the brackets put the ratio.
+    assert row["brackets"] == {"low": pytest.approx(0.4), "high": pytest.approx(0.625)}
+    assert ("every repetition found the same saturations, so the run-to-run noise is below the search's "
+            "resolution: the searches' brackets put the ratio between 0.40 and 0.62, so uncapped is better "
+            "whatever lies inside the brackets") in row["verdict"]
+    note = found[("capped", "best-effort")].row()["note"]
+    assert note.endswith("every repetition met 600 and missed 750: the run-to-run noise is below the search's "
+                         "resolution")
+    # Brackets that overlap 1 decide nothing, and noisy repetitions keep their t interval's verdict.
+    close = {("a", "best-effort"): _searched("a", [600.0, 630.0, 570.0], [750.0, 780.0, 720.0]),
+             ("b", "best-effort"): _searched("b", [650.0, 600.0, 700.0], [800.0, 750.0, 850.0])}
+    (row,) = comparisons(close)
+    assert "no difference beyond run-to-run noise" in row["verdict"]
+    assert row["verdict"].endswith("; the searches' brackets put the ratio between 0.75 and 1.15")
 
 
 # -- malformed campaign files: exit 2, file, line and field, nothing started -----------------------

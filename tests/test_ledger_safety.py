@@ -48,11 +48,12 @@ def put(i: int, cos: int = BEST_EFFORT, size: int = 0, worker: int = 0) -> ledge
 
 
 def submit_all(endpoint: str, transactions: list[ledger_pb2.Transaction], batch: int = 50,
-               timeout: float = 120) -> list[ledger_pb2.Receipt]:
-    """Submits on one SubmitBatches stream, as the load generator does; every receipt."""
+               timeout: float = 120, timeout_ms: int = 0) -> list[ledger_pb2.Receipt]:
+    """Submits on one SubmitBatches stream, as the load generator does (``timeout_ms``: how long
+    the sender says it waits for each receipt); every receipt."""
     with grpc.insecure_channel(endpoint) as channel:
         stub = ledger_pb2_grpc.ControlStub(channel)
-        batches = (ledger_pb2.TransactionBatch(transactions=transactions[i:i + batch])
+        batches = (ledger_pb2.TransactionBatch(transactions=transactions[i:i + batch], timeout_ms=timeout_ms)
                    for i in range(0, len(transactions), batch))
         return [r for reply in stub.SubmitBatches(batches, timeout=timeout) for r in reply.receipts]
 
@@ -275,6 +276,36 @@ def test_a_commit_not_in_the_chains_in_time_is_reported_unknown_and_later_confir
     assert tx_id(1) in [t.id for t in chain_commits(ledger_bed.chain("exec-0"))]
     retried = submit(control, put(1))
     assert retried.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED and retried.block_height >= 1
+
+
+def test_a_transaction_whose_sender_gave_up_is_dropped_unexecuted_and_a_retry_runs_it(ledger_bed: LedgerBed) -> None:
+    # One at a time, 100 ms each: of 20 sent at once by a sender that waits 450 ms, the first few
+    # are executed and the rest are still queued when their sender stops waiting.
+    ledger_bed.add_execution("exec-0", fault={"delay_ms": 100})
+    ledger_bed.add_control("control-0", policy={"max_in_flight": 1})
+    ledger_bed.start()
+    control = ledger_bed.endpoints["control-0"]
+    wait_for_selection(control)
+    started = time.monotonic()
+    receipts = submit_all(control, [put(i) for i in range(20)], batch=20, timeout_ms=450)
+    elapsed = time.monotonic() - started
+    confirmed = [r for r in receipts if r.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED]
+    dropped = [r for r in receipts if r.status == ledger_pb2.RECEIPT_STATUS_DROPPED]
+    assert len(confirmed) + len(dropped) == 20, {r.reason for r in receipts}
+    assert 2 <= len(confirmed) <= 8 and dropped, [r.status for r in receipts]
+    assert all(r.reason.startswith("its sender's timeout of 450 ms passed while it waited in the queue (")
+               and r.reason.endswith("ms); not executed") for r in dropped), dropped[0].reason
+    # The queue was let go of, not worked through: 20 executions would take 2 s.
+    assert elapsed < 1.5, elapsed
+    settled(ledger_bed, ["exec-0"], len(confirmed))
+    assert_promises_kept(receipts, ledger_bed, ["exec-0"])
+    # Nothing of a dropped one was applied: sent again by a patient sender, it is executed once.
+    retried = submit_all(control, [put(int(dropped[0].transaction_id.rsplit(".", 1)[1]))])[0]
+    assert retried.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, retried.reason
+    settled(ledger_bed, ["exec-0"], len(confirmed) + 1)
+    assert [t.id for t in chain_commits(ledger_bed.chain("exec-0"))].count(retried.transaction_id) == 1
+    assert_promises_kept([r for r in receipts if r.transaction_id != retried.transaction_id] + [retried],
+                         ledger_bed, ["exec-0"])
 
 
 # -- defect 7: a refusal decided on a stale read -----------------------------------------------

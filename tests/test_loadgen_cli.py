@@ -152,3 +152,31 @@ def test_transactions_sent_on_a_stream_that_broke_are_unknown_not_failed(tmp_pat
     reasons = {r["status"]: r for r in total["failure_reasons"]}
     assert reasons["unknown"]["count"] > 0 and "the stream broke after it was sent" in reasons["unknown"]["reason"]
     assert total["failed_by_reason"].get("error", 0) + reasons["unknown"]["count"] + total["succeeded"] <= 600
+
+
+def test_what_a_round_gave_up_on_is_not_served_after_it(tmp_path: Path, ledger_bed) -> None:
+    """An overloaded round leaves nothing queued behind it: the control node drops what its
+    workers stopped waiting for instead of executing it during the next round."""
+    from protocol import ledger_pb2
+    from tests.conftest import execution_views, run_benchmark, wait_for_selection
+    from tests.test_ledger_safety import put, submit
+
+    # One execution at a time, 20 ms each: about 50 tx/s, offered 300 tx/s for 2 s.
+    ledger_bed.add_execution("exec-0", fault={"delay_ms": 20})
+    ledger_bed.add_control("control-0", policy={"max_in_flight": 1})
+    ledger_bed.start()
+    control = ledger_bed.endpoints["control-0"]
+    wait_for_selection(control)
+    (overloaded,) = run_benchmark(tmp_path, control, [{
+        "label": "over", "txDuration": 2, "timeout": 0.5, "rateControl": {"type": "fixed-rate", "opts": {"tps": 300}},
+        "workload": {"module": KV, "arguments": {"operation": "put"}}, "cos": {"best-effort": 1}}])
+    total = overloaded.total
+    assert total.succeeded < 0.5 * total.submitted, total
+    # Without the drop, the control node would work through about 10 s of backlog now, and what
+    # is sent next would wait behind it.
+    time.sleep(0.2)
+    assert execution_views(control)[0].outstanding == 0
+    started = time.monotonic()
+    receipt = submit(control, put(1))
+    assert receipt.status == ledger_pb2.RECEIPT_STATUS_CONFIRMED, receipt.reason
+    assert time.monotonic() - started < 0.5

@@ -5,7 +5,9 @@
    is tried again. A transaction too large for any link is refused at once.
 2. The CoS byte is parsed and the source may be re-classed (:mod:`vdlt.classify`); with mutual
    TLS the source is the caller's certificate, whatever the transaction claims.
-3. The transaction waits in the scheduler (CBWFQ or FIFO); a full queue drops it.
+3. The transaction waits in the scheduler (CBWFQ or FIFO); a full queue drops it, and so does
+   the sender's timeout passing before the transaction leaves the queue (its sender has given
+   up on it: executing it would only delay what waits behind it).
 4. At most ``max_in_flight`` transactions are being executed at once (from leaving the
    scheduler to being sequenced); each is sent to the replicas :mod:`vdlt.selection` chooses for
    its class.
@@ -73,6 +75,8 @@ class _Job:
     """Its result is in the log: whatever happens next, it is not to be applied again."""
     slot: asyncio.Semaphore | None = None
     """Its place among the ``max_in_flight`` being executed, until :meth:`leave_execution`."""
+    timeout_ms: int = 0
+    """How long its sender waits for the receipt from when it was received (0: no limit)."""
 
     def leave_execution(self) -> None:
         """Its execution is over: the next transaction may be executed while this one's commit
@@ -253,10 +257,11 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
             evicted, _ = self.known.popitem(last=False)
             self._unverified.discard(evicted)
 
-    def admit(self, tx: ledger_pb2.Transaction, authenticated_source: str | None = None
+    def admit(self, tx: ledger_pb2.Transaction, authenticated_source: str | None = None, timeout_ms: int = 0
               ) -> asyncio.Future[ledger_pb2.Receipt]:
         """Classifies and queues a transaction; the future resolves to its receipt. A transaction
-        id seen before resolves to its first receipt (a retry is not applied twice)."""
+        id seen before resolves to its first receipt (a retry is not applied twice). One still
+        queued ``timeout_ms`` after now (when not 0) is dropped without being executed."""
         earlier = self.known.get(tx.id)
         if isinstance(earlier, bytes):
             if tx.id in self._unverified:
@@ -285,15 +290,17 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         receipt.cos_given = classification.given.to_int()
         assert self.scheduler is not None, "start() was not called"
         try:
-            self.scheduler.offer(_Job(tx, classification, receipt, done), classification.given.service_class)
+            self.scheduler.offer(_Job(tx, classification, receipt, done, timeout_ms=timeout_ms),
+                                 classification.given.service_class)
         except QueueFull as full:
             self.known.pop(tx.id, None)  # nothing was applied: a retry may try again
             done.set_result(_finish(receipt, Status.RECEIPT_STATUS_DROPPED, str(full)))
         return done
 
-    async def handle(self, tx: ledger_pb2.Transaction, authenticated_source: str | None = None) -> ledger_pb2.Receipt:
+    async def handle(self, tx: ledger_pb2.Transaction, authenticated_source: str | None = None,
+                     timeout_ms: int = 0) -> ledger_pb2.Receipt:
         # Shielded: a caller that gives up must not cancel the outcome a retry of the id shares.
-        return await asyncio.shield(self.admit(tx, authenticated_source))
+        return await asyncio.shield(self.admit(tx, authenticated_source, timeout_ms))
 
     async def _dispatch(self) -> None:
         assert self.scheduler is not None
@@ -331,6 +338,13 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         if elsewhere is not None:
             job.committed = True
             return self._retry_of_unverified(tx.id, elsewhere)
+        waited_ms = (receipt.timings.dispatched_ns - receipt.timings.received_ns) / 1e6
+        if job.timeout_ms and waited_ms > job.timeout_ms:
+            # Nothing of it was executed or sequenced: a failure that did happen, and a retry of
+            # the id is tried again.
+            return _finish(receipt, Status.RECEIPT_STATUS_DROPPED,
+                           f"its sender's timeout of {job.timeout_ms} ms passed while it waited in the queue "
+                           f"({waited_ms:.0f} ms); not executed")
         if self.sequencer.halted:
             return _finish(receipt, Status.RECEIPT_STATUS_ERROR, f"the control node commits nothing: "
                                                                  f"{self.sequencer.halted}")
@@ -437,14 +451,17 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         return names[0].decode() if names else ""
 
     async def Submit(self, request: ledger_pb2.Transaction, context: grpc.aio.ServicerContext) -> ledger_pb2.Receipt:
-        return await self.handle(request, self._caller(context))
+        # The call's gRPC deadline is its sender's timeout.
+        remaining_s = context.time_remaining()
+        timeout_ms = max(1, int(remaining_s * 1000)) if remaining_s is not None else 0
+        return await self.handle(request, self._caller(context), timeout_ms)
 
     async def SubmitStream(
         self, request_iterator: AsyncIterator[ledger_pb2.Transaction], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ledger_pb2.Receipt]:
-        async def transactions() -> AsyncIterator[list[ledger_pb2.Transaction]]:
+        async def transactions() -> AsyncIterator[tuple[list[ledger_pb2.Transaction], int]]:
             async for tx in request_iterator:
-                yield [tx]
+                yield [tx], 0
 
         async for receipts in self._pump(transactions(), self._caller(context)):
             for receipt in receipts:
@@ -453,16 +470,17 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
     async def SubmitBatches(
         self, request_iterator: AsyncIterator[ledger_pb2.TransactionBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ledger_pb2.ReceiptBatch]:
-        async def transactions() -> AsyncIterator[list[ledger_pb2.Transaction]]:
+        async def transactions() -> AsyncIterator[tuple[list[ledger_pb2.Transaction], int]]:
             async for batch in request_iterator:
-                yield batch.transactions
+                yield batch.transactions, batch.timeout_ms
 
         async for receipts in self._pump(transactions(), self._caller(context)):
             yield ledger_pb2.ReceiptBatch(receipts=receipts)
 
-    async def _pump(self, incoming: AsyncIterator[list[ledger_pb2.Transaction]], caller: str | None
+    async def _pump(self, incoming: AsyncIterator[tuple[list[ledger_pb2.Transaction], int]], caller: str | None
                     ) -> AsyncIterator[list[ledger_pb2.Receipt]]:
-        """Admits what arrives; yields the receipts decided since the last yield, until all are out."""
+        """Admits what arrives (transactions, with their sender's timeout); yields the receipts
+        decided since the last yield, until all are out."""
         ready: list[ledger_pb2.Receipt] = []
         wakeup = asyncio.Event()
         open_count = 0
@@ -479,10 +497,10 @@ class ControlService(ledger_pb2_grpc.ControlServicer):
         async def read() -> None:
             nonlocal open_count, reading, aborted
             try:
-                async for transactions in incoming:
+                async for transactions, timeout_ms in incoming:
                     for tx in transactions:
                         open_count += 1
-                        self.admit(tx, caller).add_done_callback(deliver)
+                        self.admit(tx, caller, timeout_ms).add_done_callback(deliver)
             except grpc.aio.AbortError:
                 aborted = True  # a request did not decode: the stream's status is given already
             finally:

@@ -10,6 +10,7 @@ verdict. The placement (:mod:`harness.campaign.placement`) answers which machine
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -72,6 +73,15 @@ class CellClass:
     fixed: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     """Per fixed-rate round label: p50 and p99 over the repetitions."""
 
+    def limits_over(self, other: CellClass) -> tuple[float, float]:
+        """The lowest and highest ratio of this cell's mean saturation to ``other``'s that their
+        searches' brackets allow: each repetition's saturation lies between the rate it met and
+        the rate it missed."""
+        def missed(entry: CellClass) -> float:
+            return statistics.fmean(s + r for s, r in zip(entry.reached, entry.resolution))
+
+        return statistics.fmean(self.reached) / missed(other), missed(self) / statistics.fmean(other.reached)
+
     @property
     def bracketed(self) -> bool:
         """Every repetition's search found where the class stops meeting its SLO."""
@@ -79,7 +89,14 @@ class CellClass:
 
     def saturation_interval(self) -> Interval:
         if self.bracketed:
-            return mean_interval(self.reached, CONFIDENCE)
+            interval = mean_interval(self.reached, CONFIDENCE)
+            if interval.has_interval and interval.low == interval.high:
+                missed = {s + r for s, r in zip(self.reached, self.resolution)}
+                interval = dataclasses.replace(interval, note=(
+                    f"{interval.note}; every repetition met {self.reached[0]:g} and missed "
+                    f"{' or '.join(f'{m:g}' for m in sorted(missed))}: the run-to-run noise is below the search's "
+                    f"resolution"))
+            return interval
         unbracketed = sorted({b for b in self.bounds if b != REACHED})
         estimate = mean_interval(self.saturation, CONFIDENCE).estimate if self.saturation else None
         return Interval(estimate if estimate is not None else float("nan"), None, None, "none", len(self.saturation),
@@ -221,10 +238,25 @@ def comparisons(found: dict[tuple[str, str], CellClass]) -> list[dict[str, Any]]
                                                           "this class (the figures are bounds)"})
                 continue
             verdict = compare(a.testbed, a.reached, b.testbed, b.reached, higher_is_better=True,
-                              confidence=CONFIDENCE)
+                              confidence=CONFIDENCE).to_json()
+            low, high = a.limits_over(b)
+            verdict["brackets"] = {"low": low, "high": high}
+            verdict["verdict"] += _bracket_note(a, b, low, high, verdict["ratio"])
             result.append({"benchmark": benchmark, "policy": policy, "class": slug, "a": a.testbed, "b": b.testbed,
-                           **verdict.to_json()})
+                           **verdict})
     return result
+
+
+def _bracket_note(a: CellClass, b: CellClass, low: float, high: float, ratio: dict[str, Any]) -> str:
+    """What the searches' brackets say of the ratio: a bound that holds whatever the noise, and
+    all there is to say where every repetition found the same saturation (an interval of width 0)."""
+    bound = f"the searches' brackets put the ratio between {low:.2f} and {high:.2f}"
+    if ratio["low"] is not None and ratio["low"] == ratio["high"]:
+        side = ("" if low <= 1.0 <= high else
+                f", so {a.testbed if low > 1.0 else b.testbed} is better whatever lies inside the brackets")
+        return (f"; every repetition found the same saturations, so the run-to-run noise is below the search's "
+                f"resolution: {bound}{side} (more bisections narrow it)")
+    return f"; {bound}"
 
 
 def build_campaign_report(folder: CampaignFolder) -> Path:
@@ -285,7 +317,8 @@ def _html(manifest: dict[str, Any], trials: list[Trial], found: dict[tuple[str, 
           scaling: list[dict[str, Any]]) -> str:
     complete = sum(t.state == COMPLETE for t in trials)
     methods = sorted({r["ci_method"] for r in rows})
-    notes = sorted({r["note"] for r in rows if r["note"]})
+    # A row's note is its method, then what was seen of that cell ("; "): the head names the methods.
+    notes = sorted({r["note"].split("; ")[0] for r in rows if r["note"]})
     head = (f"<h1>Campaign {escape(manifest['name'])}</h1><p>{escape(manifest.get('description') or '')}</p>"
             f"<p>{complete} of {len(trials)} trials complete · {manifest['repetitions']} repetition(s) per cell · "
             f"order {escape(manifest['order'])} (seed {manifest['seed']}) · folder {escape(manifest['id'])}</p>"

@@ -48,16 +48,26 @@ OutcomeCallback = Callable[[Outcome], None]
 
 
 class Connector(abc.ABC):
-    """One connection from one worker to the system under test."""
+    """One connection from one worker to the system under test. ``timeout_s`` is how long the
+    engine waits for each transaction's outcome (the round's ``timeout``): a system that can be
+    told may stop working on what its sender gave up on."""
 
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None) -> None:
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None) -> None:
         self.endpoint = endpoint
         self.tls = tls
+        self.timeout_s = timeout_s
 
     @abc.abstractmethod
     async def start(self, on_outcome: OutcomeCallback) -> None:
         """Connect; afterwards every submitted transaction ends in exactly one on_outcome call,
         unless the engine gives up on it first (a timeout)."""
+
+    lookahead: int = 0
+    """How many transactions ahead of their send time the engine hands to :meth:`prepare`."""
+
+    def prepare(self, tx_id: str, cos: int, source: str, request: Request) -> None:
+        """Called before ``tx_id`` is due, in send order, while the worker would otherwise wait:
+        work done here (signing) is off the hot path. :meth:`submit` follows at its time."""
 
     @abc.abstractmethod
     def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:

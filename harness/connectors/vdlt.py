@@ -27,8 +27,10 @@ _STATUS = {
 
 
 class VdltConnector(Connector):
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None) -> None:
-        super().__init__(endpoint, tls)
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None) -> None:
+        super().__init__(endpoint, tls, timeout_s)
+        # The control node drops what is still queued when this worker stops waiting for it.
+        self._timeout_ms = int(timeout_s * 1000) if timeout_s else 0
         self._channel: grpc.aio.Channel | None = None
         self._outbox: list[ledger_pb2.Transaction] = []
         self._wakeup = asyncio.Event()
@@ -60,7 +62,7 @@ class VdltConnector(Connector):
                 await self._wakeup.wait()
                 continue
             batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
-            yield ledger_pb2.TransactionBatch(transactions=batch)
+            yield ledger_pb2.TransactionBatch(transactions=batch, timeout_ms=self._timeout_ms)
 
     async def _stream(self) -> None:
         assert self._channel is not None and self._on_outcome is not None

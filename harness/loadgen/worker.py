@@ -23,13 +23,14 @@ import signal
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from harness.config.benchmark import RoundSpec
 from harness.connectors import CONNECTORS, Connector
-from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome
+from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome, Request
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
 from harness.loadgen.tx_log import SLUGS, TransactionLog
@@ -53,6 +54,8 @@ STOP_GRACE_S = 0.5
 # A worker whose parent is gone exits after this long even if it cannot finish cleanly.
 ORPHAN_EXIT_S = 3.0
 STOPPED_REASON = "no receipt before the run was stopped"
+# Preparing ahead stops this long before the next transaction is due, so it never makes it late.
+PREPARE_MARGIN_NS = 200_000
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,20 @@ def _exit_with_parent(sentinel: int) -> None:
     os._exit(1)
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+
+
 def run_worker(job: WorkerJob) -> TransactionLog:
     """Runs the job and writes its records to ``job.records_path``; returns its log. A workload
     module that raises ends the job in :class:`WorkloadFailure`, after its records are written."""
-    return asyncio.run(_Worker(job).run())
+    global _loop
+    # One event loop for every round this process runs, never closed: a connection given up on
+    # at a round's end (receipts still streaming in) may still hear from gRPC after it, and gRPC
+    # hands that to the loop the call was made on; a closed loop turns it into a traceback.
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop.run_until_complete(_Worker(job).run())
 
 
 class _Worker:
@@ -136,6 +149,9 @@ class _Worker:
         self.succeeded = 0
         self.stopped = False
         self.cos_values = [share.cos.to_int() for share in spec.cos_mix]
+        # Requests drawn from the workload before they are due, for the connector to prepare:
+        # (class share, request), the next one to send first.
+        self.ahead: deque[tuple[int, Request]] = deque()
         self.with_context = True
         # One write at a time: a periodic write and the last one must not interleave their rows.
         self.record_lock = asyncio.Lock()
@@ -172,7 +188,7 @@ class _Worker:
 
     async def run(self) -> TransactionLog:
         job, spec = self.job, self.job.round
-        connector = CONNECTORS[job.connector](job.endpoint, job.tls)
+        connector = CONNECTORS[job.connector](job.endpoint, job.tls, spec.timeout_s)
         await connector.start(self.on_outcome)
         failure: WorkloadFailure | None = None
         workload: WorkloadModule | None = None
@@ -262,6 +278,10 @@ class _Worker:
                     break
                 intended = job.start_at_ns + int(offset * 1e9)
                 if intended > now:
+                    # What a connector prepares ahead (signs) is done while waiting, not when due.
+                    self._prepare_ahead(workload, connector, classes, index, count, source, intended)
+                    now = time.time_ns()
+                if intended > now:
                     # One message per wake-up: sending every transaction on its own costs the
                     # worker and the control node a gRPC message each, which at thousands per
                     # second takes the cores the system under test needs.
@@ -270,25 +290,48 @@ class _Worker:
                 elif since_yield >= _YIELD_EVERY:
                     await asyncio.sleep(0)
                     since_yield = 0
-                self._send(workload, connector, index, intended, next(classes), source, offset, context)
+                self._send(workload, connector, index, intended, classes, source, offset, context)
                 index += 1
                 since_yield += 1
         finally:
             controller.finish()
 
-    def _send(self, workload: WorkloadModule, connector: Connector, index: int, intended: int, share: int,
-              source: str, offset: float, context: ControllerContext) -> None:
-        """Sends the ``index``-th transaction, of the mix's ``share``-th class."""
+    def _request(self, workload: WorkloadModule, share: int, index: int) -> Request:
+        """The workload module's ``index``-th request, of the mix's ``share``-th class."""
         spec = self.job.round
-        cos = self.cos_values[share]
         try:
             if self.with_context:
-                request = workload.submit_transaction(TransactionContext(
-                    spec.cos_mix[share].cos.service_class, cos, self.job.worker_index, index, spec.index))
-            else:
-                request = workload.submit_transaction()  # type: ignore[call-arg]
+                return workload.submit_transaction(TransactionContext(
+                    spec.cos_mix[share].cos.service_class, self.cos_values[share], self.job.worker_index, index,
+                    spec.index))
+            return workload.submit_transaction()  # type: ignore[call-arg]
         except Exception as error:  # noqa: BLE001 - user code may fail in any way
             raise self._fail("submit_transaction", error) from error
+
+    def _prepare_ahead(self, workload: WorkloadModule, connector: Connector, classes: Iterator[int], index: int,
+                       count: int | None, source: str, due_ns: int) -> None:
+        """Asks the workload for the requests after ``index`` and lets the connector prepare
+        them, up to ``connector.lookahead`` ahead of the one due at ``due_ns`` and not past it."""
+        ahead = self.ahead
+        next_index = index + len(ahead)
+        while (len(ahead) < connector.lookahead and (count is None or next_index < count)
+               and time.time_ns() < due_ns - PREPARE_MARGIN_NS):
+            share = next(classes)
+            request = self._request(workload, share, next_index)
+            connector.prepare(f"{self.tx_prefix}{next_index}", self.cos_values[share], source, request)
+            ahead.append((share, request))
+            next_index += 1
+
+    def _send(self, workload: WorkloadModule, connector: Connector, index: int, intended: int,
+              classes: Iterator[int], source: str, offset: float, context: ControllerContext) -> None:
+        """Sends the ``index``-th transaction (prepared already, or asked of the workload now)."""
+        spec = self.job.round
+        if self.ahead:
+            share, request = self.ahead.popleft()
+        else:
+            share = next(classes)
+            request = self._request(workload, share, index)
+        cos = self.cos_values[share]
         tx_id = f"{self.tx_prefix}{index}"
         trimmed = bool(spec.trim) and (
             context.global_index(index) < spec.trim if spec.tx_number is not None else offset < spec.trim)

@@ -20,9 +20,25 @@ from protocol.tls import TlsFiles
 RETRY_S = 1.0
 SampleCallback = Callable[[dict[str, Any]], None]
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every recorder of this process follows its nodes on, on a thread of its own.
+    It is never closed: a stream given up on at a run's end may still hear from gRPC after it,
+    and gRPC hands that to the loop the call was made on (a closed one turns it into a
+    traceback); a campaign's runs follow one another on it."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="node-state", daemon=True).start()
+        return _loop
+
 
 class NodeStateRecorder:
-    """Follows every node's state on a thread of its own from :meth:`start` to :meth:`stop`."""
+    """Follows every node's state on the process's node-state thread from :meth:`start` to :meth:`stop`."""
 
     def __init__(self, nodes: list[Node], directory: Path, interval_s: float = 1.0,
                  on_sample: SampleCallback | None = None, tls: TlsFiles | None = None) -> None:
@@ -33,13 +49,11 @@ class NodeStateRecorder:
         self.on_sample = on_sample
         self.samples: dict[str, int] = {n.name: 0 for n in nodes}
         self.last_error: dict[str, str] = {}
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="node-state", daemon=True)
+        self._loop = _background_loop()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._thread.start()
         for node in self.nodes:
             future = asyncio.run_coroutine_threadsafe(self._spawn(node), self._loop)
             self._tasks.append(future.result())
@@ -66,8 +80,6 @@ class NodeStateRecorder:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-        if self._thread.is_alive():
+        if self._tasks:
             asyncio.run_coroutine_threadsafe(cancel(), self._loop).result(timeout=10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        self._loop.close()
+            self._tasks = []
