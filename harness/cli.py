@@ -32,8 +32,8 @@ from harness.provision.inventory import DEFAULT_INVENTORY, Inventory, load_inven
 from harness.provision.remote_exec import run_on
 from harness.report.run_report import build_report
 from harness.run.recovery import open_run_folder
-from harness.run.runner import (RunSettings, WorkloadError, check_benchmark, check_endpoints, results_database,
-                                run_benchmark)
+from harness.run.runner import (RunSettings, WorkloadError, check_benchmark, check_endpoints, network_for,
+                                results_database, run_benchmark)
 from harness.store.folder import DEFAULT_RESULTS_DIR
 from harness.terminal.campaign_progress import ConsoleCampaignEvents, comparison_table, status_table as trials_table
 from harness.terminal.run_progress import ConsoleEvents, outcome_errors, push_lines
@@ -229,21 +229,25 @@ def status(inventory_path: Path, wide: bool, as_json: bool) -> None:
               help="Do not check the receipts against the execution nodes' chains at the end (`harness audit` "
                    "can, later).")
 @click.option("--debug", is_flag=True, help="Print a failing workload module's traceback, not only its one line.")
+@click.option("--network", "network_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Drive the Ethereum chain a Caliper network file describes (its ethereum.url) instead of a "
+                   "testbed; its contracts are deployed first.")
 @_friendly_errors
 def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: bool, endpoints: tuple[str, ...],
         results_config: Path | None, results_optional: bool, sample_interval: float, wide: bool, as_json: bool,
-        no_audit: bool, debug: bool) -> None:
+        no_audit: bool, debug: bool, network_file: Path | None) -> None:
     """Run a benchmark against a testbed, bringing up what of it does not serve."""
     # Everything is checked before anything starts, the results database included.
     benchmark = load_benchmark(benchmark_file)
     check_endpoints(list(endpoints))
-    inventory = None if endpoints else load_inventory(inventory_path)
+    benchmark, network, sends_to = network_for(benchmark, network_file, list(endpoints))
+    inventory = None if sends_to else load_inventory(inventory_path)
     check_benchmark(benchmark, inventory)
     export = results_database(results_config, results_optional, warn)
     out = error_console if as_json else console
     settings = RunSettings(results_dir=results_dir, keep_up=keep_up, export=export, export_optional=results_optional,
                            sample_interval_s=sample_interval, audit=not no_audit)
-    outcome = run_benchmark(benchmark, inventory, list(endpoints), settings, ConsoleEvents(out, wide))
+    outcome = run_benchmark(benchmark, inventory, sends_to, settings, ConsoleEvents(out, wide), network=network)
     if as_json:
         click.echo(json.dumps(outcome.summary.to_json(), indent=2))
     outcome_errors(error_console, outcome)

@@ -44,6 +44,9 @@ class Document:
     """Mapping keys as written, before YAML typed them (`001` would otherwise become 1)."""
     prefix: FieldPath = ()
     """Where this document sits in the file it came from (see :meth:`part`)."""
+    anchored: set[FieldPath] = field(default_factory=set)
+    """Values that define a YAML anchor (``key: &name``): Caliper files keep shared arguments in
+    top-level keys of their own that only anchors refer to."""
 
     def part(self, where: FieldPath) -> Document:
         """The value at ``where`` as a document of its own whose errors still name the whole
@@ -144,19 +147,23 @@ def load_yaml(path: Path | str, what: str = "file") -> Document:
         root = loader.get_single_node()
         lines: dict[FieldPath, int] = {}
         key_texts: dict[FieldPath, str] = {}
-        data = _convert(loader, root, (), lines, key_texts) if root is not None else None
+        anchored: set[FieldPath] = set()
+        data = _convert(loader, root, (), lines, key_texts, anchored) if root is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise ConfigError(path, "", f"not valid YAML: {getattr(error, 'problem', error)}",
                           mark.line + 1 if mark else None) from error
     finally:
         loader.dispose()
-    return Document(path, data, lines, key_texts)
+    return Document(path, data, lines, key_texts, anchored=anchored)
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int],
-             key_texts: dict[FieldPath, str]) -> Any:
+             key_texts: dict[FieldPath, str], anchored: set[FieldPath]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
+    mark = node.start_mark
+    if mark.buffer is not None and mark.buffer[mark.pointer:mark.pointer + 1] == "&":
+        anchored.add(path)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
@@ -166,8 +173,9 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: FieldPath, lines: d
             lines[child] = key_node.start_mark.line + 1
             if isinstance(key_node, yaml.ScalarNode):
                 key_texts[child] = key_node.value
-            result[key] = _convert(loader, value_node, child, lines, key_texts)
+            result[key] = _convert(loader, value_node, child, lines, key_texts, anchored)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, (*path, index), lines, key_texts) for index, item in enumerate(node.value)]
+        return [_convert(loader, item, (*path, index), lines, key_texts, anchored)
+                for index, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)

@@ -244,3 +244,28 @@ def test_a_remote_worker_stops_on_sigterm_and_writes_its_records(tmp_path: Path,
     records = list(iter_rows(job_dir / "records.csv.gz"))
     assert len(records) > 100 and {r["status"] for r in records} <= {"confirmed", ""}
     assert os.path.getsize(job_dir / "records.csv.gz") > 0
+
+
+def test_sigterm_while_the_last_receipts_are_awaited_stops_within_seconds(tmp_path: Path, ledger_bed) -> None:
+    """A round that sent everything and waits for slow receipts (its timeout a minute) stops as
+    promptly as one that is still sending."""
+    from tests.conftest import wait_for_selection
+
+    ledger_bed.add_execution("exec-0", fault={"delay_ms": 200})
+    ledger_bed.add_control("control-0", policy={"max_in_flight": 1})
+    ledger_bed.start()
+    control = ledger_bed.endpoints["control-0"]
+    wait_for_selection(control)
+    slow = {**kv_round("slow", 1, tps=100), "timeout": 60, "cos": {"best-effort": 1}}
+    results = tmp_path / "results"
+    run = start("run", str(bench(tmp_path, [slow], workers=1)), "--endpoint", control, "--results-dir", str(results))
+    # Sent within a second; at 5 executions a second its receipts would take 20 s.
+    time.sleep(3)
+    assert run.poll() is None, run.communicate()
+    run.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 143, stdout + stderr
+    assert time.monotonic() - started < 5, "the stop waited for the round's timeout"
+    summary = summary_of(the_run(results))  # type: ignore[arg-type]
+    assert summary["status"] == "interrupted" and summary["rounds"][0]["partial"]

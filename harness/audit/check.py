@@ -16,7 +16,9 @@ rest of the report):
   transaction the chain holds as refused is **contradicted**;
 - **uncertain**: timed out, unknown or undecided when the run ended: not a fault either way,
   but the audit says how many were committed after all;
-- **divergence**: the chains hold different commits at the same sequence, or skip one (I2, I4).
+- **divergence**: the chains hold different commits at the same sequence, or skip one (I2, I4);
+- **moved**: a confirmed transaction held in another block than its receipt named (where the
+  chain says which block holds it: Ethereum's, whose blocks a reorganisation can replace).
 
 The checking is a pure function of receipts and chains (:func:`audit`), so a test can hand it
 any history; :mod:`harness.audit.run` gathers them for a run.
@@ -43,6 +45,8 @@ class ChainCommit:
     tx_id: str
     accepted: bool
     result_digest: str
+    block: int = 0
+    """The block that holds it, where the chain says (0: not checked)."""
 
 
 @dataclass
@@ -71,6 +75,8 @@ class ReceiptBook:
         self._status: dict[tuple[int, int], array] = {}
         self._class: dict[tuple[int, int], array] = {}
         self._given: dict[tuple[int, int], array] = {}
+        self._blocks: dict[tuple[int, int], array] = {}
+        """The block each receipt named, where any did (a records column since Ethereum runs)."""
 
     def _key(self, tx_id: str) -> tuple[tuple[int, int], int] | None:
         if not tx_id.startswith(self.prefix):
@@ -81,11 +87,15 @@ class ReceiptBook:
         except ValueError:
             return None
 
-    def add(self, tx_id: str, status: str, class_asked: str, class_given: str) -> None:
+    def add(self, tx_id: str, status: str, class_asked: str, class_given: str, block: int = 0) -> None:
         key = self._key(tx_id)
         if key is None:
             return
         where, index = key
+        if block:
+            blocks = self._blocks.setdefault(where, array("q"))
+            blocks.extend([0] * (index + 1 - len(blocks)))
+            blocks[index] = block
         statuses = self._status.setdefault(where, array("b"))
         asked, given = self._class.setdefault(where, array("b")), self._given.setdefault(where, array("b"))
         while len(statuses) <= index:
@@ -113,6 +123,14 @@ class ReceiptBook:
             return None
         return (_STATUSES[statuses[index]], self.classes[self._class[where][index]],
                 self.classes[self._given[where][index]])
+
+    def block_of(self, tx_id: str) -> int:
+        """The block its receipt named (0: none)."""
+        key = self._key(tx_id)
+        if key is None:
+            return 0
+        blocks = self._blocks.get(key[0])
+        return blocks[key[1]] if blocks is not None and key[1] < len(blocks) else 0
 
     def receipts(self) -> Iterable[tuple[str, str, str, str]]:
         """(tx id, status, class asked, class given) of every receipt."""
@@ -168,6 +186,9 @@ def audit(receipts: ReceiptBook, chains: list[NodeChain], quorum: Callable[[str]
                 figures.lost += not holders
             if any(not commit.accepted for commit in holders.values()):
                 figures.contradicted += 1
+            named = receipts.block_of(tx_id)
+            if named and any(commit.block and commit.block != named for commit in holders.values()):
+                figures.moved += 1
             sequence = min((commit.sequence for commit in holders.values()), default=None)
             for chain in read:
                 if chain.node not in holders and sequence is not None and chain.last_sequence >= sequence:

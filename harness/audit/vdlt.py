@@ -32,6 +32,8 @@ READ_TIMEOUT_S = 300.0
 
 
 class VdltChains:
+    names_by_ref = False
+
     def __init__(self, inventory: Inventory, tls: TlsFiles | None) -> None:
         self.nodes = inventory.by_role("execution")
         self.tls = tls

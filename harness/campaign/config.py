@@ -11,6 +11,8 @@
           third-core: {inventory: ../../inventories/local, execution_nodes: 2,
                        profiles: {execution: third-core}, cost_per_hour: 0.02}
           uncapped:   {inventory: ../../inventories/local, execution_nodes: 2}
+          # or a chain (Caliper's Ethereum network file), with a ganache the campaign starts:
+          # chain: {network: ganache-network.json, ganache: {blockTime: 1, blockGasLimit: 3000000}}
         policies: {cbwfq: {scheduler: cbwfq}}          # optional: the inventory's own policy
       placement:
         targets: {fast-confirmation: 150, best-effort: 400}   # tx/s each class must be served
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.benchmark import Benchmark, load_benchmark
+from harness.connectors.ethereum.network import EthereumNetwork, load_network
 from harness.provision import profiles as profile_catalog
 from harness.provision.inventory import ROLES, Inventory, Node, check_policy_file, load_inventory
 from harness.provision.profiles import EmulatedProfile
@@ -42,16 +45,28 @@ from vdlt.policy import Policy, load_policy, policy_from_document
 TOP_KEYS = ("campaign", "profiles")
 CAMPAIGN_KEYS = ("name", "description", "repetitions", "order", "seed", "matrix", "placement")
 AXES = ("benchmarks", "testbeds", "policies")
-TESTBED_KEYS = ("inventory", "profiles", "execution_nodes", "cost_per_hour", "vars")
+TESTBED_KEYS = ("inventory", "profiles", "execution_nodes", "cost_per_hour", "vars", "network", "ganache")
+CHAIN_KEYS = ("network", "ganache", "cost_per_hour")
+GANACHE_KEYS = ("blockTime", "blockGasLimit")
 PLACEMENT_KEYS = ("targets", "max_nodes")
 ORDERS = ("sequential", "random")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
+class LocalChain:
+    """A ganache the campaign starts on this machine for a chain testbed (its network file's
+    ``url`` is then where it listens)."""
+    block_time_s: float = 0.0
+    """0: a block per transaction, mined before its hash returns."""
+    block_gas_limit: int | None = None
+
+
+@dataclass(frozen=True)
 class TestbedSpec:
     name: str
-    inventory: Inventory
+    inventory: Inventory | None
+    """The testbed's machines; None for a chain a network file describes (``network``)."""
     profiles: dict[str, EmulatedProfile]
     """Node group (control, execution, client) → the emulated profile its nodes are capped to."""
     execution_nodes: int | None
@@ -60,41 +75,57 @@ class TestbedSpec:
     """What one execution node costs per hour (None: the inventory's ``cost_per_hour``)."""
     variables: dict[str, Any] = field(default_factory=dict)
     """Inventory variables for every node of the testbed (e.g. ``vdlt_fsync``), over the inventory's own."""
+    network: EthereumNetwork | None = None
+    """The chain a chain testbed drives (Caliper's Ethereum network file)."""
+    chain: LocalChain | None = None
+    """Started by the campaign on this machine (``ganache``); None: the network's url serves already."""
 
     @property
     def source_key(self) -> str:
         """Testbeds with the same key run on the same machines and are never up at once."""
-        return str(self.inventory.hosts_file)
+        return str(self.network.path if self.network is not None else self.inventory.hosts_file)  # type: ignore[union-attr]
 
     @property
     def local(self) -> bool:
         """Every node a process on this machine: the campaign runs a private copy of its own."""
+        if self.inventory is None:
+            return self.chain is not None
         return all(node.on_controller for node in self.inventory.nodes)
 
     @property
     def kept_execution_nodes(self) -> list[str]:
         """The execution nodes the testbed keeps: the first ``execution_nodes`` by name."""
+        if self.inventory is None:
+            return []
         names = sorted(n.name for n in self.inventory.by_role("execution"))
         return names[:self.execution_nodes] if self.execution_nodes else names
 
     def _kept(self) -> list[Node]:
         kept = set(self.kept_execution_nodes)
-        return [n for n in self.inventory.by_role("execution") if n.name in kept]
+        return [n for n in self.inventory.by_role("execution") if n.name in kept] if self.inventory else []
 
     @property
     def execution_profile(self) -> str:
-        """What the report calls the testbed's execution nodes: their emulated profile, or their label."""
+        """What the report calls the testbed's execution nodes: their emulated profile, or their
+        label; a chain's, what runs it."""
+        if self.network is not None:
+            if self.chain is None:
+                return "ethereum"
+            blocks = f"{self.chain.block_time_s:g} s blocks" if self.chain.block_time_s else "instant mining"
+            return f"ganache ({blocks})"
         if "execution" in self.profiles:
             return self.profiles["execution"].name
         return "+".join(sorted({n.hardware_profile for n in self._kept()}))
 
     def execution_count(self) -> int:
-        return len(self.kept_execution_nodes)
+        return 1 if self.network is not None else len(self.kept_execution_nodes)
 
     def node_cost(self) -> float:
         """What one execution node costs per hour (the mean over the kept ones)."""
         if self.cost_per_hour is not None:
             return self.cost_per_hour
+        if self.network is not None:
+            return 0.0
         nodes = self._kept()
         return sum(n.cost_per_hour for n in nodes) / max(len(nodes), 1)
 
@@ -169,6 +200,7 @@ def load_campaign(path: Path | str, base_dir: Path | None = None) -> Campaign:
     testbeds = _testbeds(doc, base, (*where, "matrix", "testbeds"), doc.need((*where, "matrix"), matrix, "testbeds"),
                          known)
     policies = _policies(doc, (*where, "matrix", "policies"), matrix.get("policies"), next(iter(testbeds.values())))
+    _check_chains(doc, (*where, "matrix"), matrix, benchmarks, testbeds)
     placement = _placement(doc, (*where, "placement"), body.get("placement"), benchmarks)
     return Campaign(doc.path, name, str(body.get("description") or ""), repetitions, order, seed, benchmarks,
                     testbeds, policies, placement, doc)
@@ -211,6 +243,11 @@ def _testbeds(doc: Document, base: Path, where: FieldPath, raw: Any, known: dict
     for name, value in _axis(doc, where, raw).items():
         at = (*where, name)
         body = doc.mapping(at, value, TESTBED_KEYS)
+        if "network" in body:
+            result[name] = _chain_testbed(doc, base, at, name, body)
+            continue
+        if "ganache" in body:
+            raise doc.error((*at, "ganache"), "a ganache is started for a chain testbed: give its 'network' file")
         inventory_path = _relative(doc, base, doc.need(at, body, "inventory"), (*at, "inventory"))
         if not inventory_path.exists():
             raise doc.error((*at, "inventory"), f"no inventory at {inventory_path}")
@@ -249,12 +286,62 @@ def _testbeds(doc: Document, base: Path, where: FieldPath, raw: Any, known: dict
     return result
 
 
+def _check_chains(doc: Document, where: FieldPath, matrix: dict[str, Any], benchmarks: dict[str, Benchmark],
+                  testbeds: dict[str, TestbedSpec]) -> None:
+    """A chain testbed runs Ethereum benchmarks under no policy of ours."""
+    chains = [name for name, bed in testbeds.items() if bed.network is not None]
+    if not chains:
+        return
+    others = [name for name, bed in testbeds.items() if bed.network is None]
+    if others:
+        raise doc.error((*where, "testbeds", others[0]), f"testbed {chains[0]} is a chain and {others[0]} a vdlt "
+                                                         f"testbed: one benchmark cannot drive both (put chains in a "
+                                                         f"campaign of their own)")
+    if matrix.get("policies") is not None:
+        raise doc.error((*where, "policies"), f"testbed {chains[0]} is a chain: the policies of vdlt's control "
+                                              f"nodes do not apply to it (put chains in a campaign of their own)")
+    for name, benchmark in benchmarks.items():
+        named = (benchmark.document.data.get("test") or {}).get("connector")
+        if named not in (None, "ethereum"):
+            raise doc.error((*where, "benchmarks", name), f"its connector is {named!r}, but testbed {chains[0]} is "
+                                                          f"an Ethereum chain")
+
+
+def _chain_testbed(doc: Document, base: Path, at: FieldPath, name: str, body: dict[str, Any]) -> TestbedSpec:
+    """A chain testbed: ``{network: FILE, ganache: {blockTime, blockGasLimit}, cost_per_hour}``."""
+    for key in body:
+        if key not in CHAIN_KEYS:
+            raise doc.error((*at, key), f"a testbed with a network (a chain) takes only {', '.join(CHAIN_KEYS)}: "
+                                        f"there are no nodes of ours to cap or count")
+    path = _relative(doc, base, body["network"], (*at, "network"))
+    if not path.is_file():
+        raise doc.error((*at, "network"), f"no network file at {path}")
+    network = load_network(path)  # its own mistakes name its own file
+    chain = None
+    if "ganache" in body:
+        raw = doc.mapping((*at, "ganache"), body["ganache"] or {}, GANACHE_KEYS)
+        gas_limit = raw.get("blockGasLimit")
+        chain = LocalChain(doc.number((*at, "ganache", "blockTime"), raw.get("blockTime", 0), minimum=0),
+                           None if gas_limit is None else doc.integer((*at, "ganache", "blockGasLimit"), gas_limit,
+                                                                      minimum=100_000))
+        if network.deployer_key is None:
+            raise doc.error((*at, "ganache"), f"{path}: a ganache the campaign starts funds the deployer from "
+                                              f"its private key: the network file needs "
+                                              f"contractDeployerAddressPrivateKey")
+    cost = body.get("cost_per_hour")
+    if cost is not None:
+        cost = doc.number((*at, "cost_per_hour"), cost, minimum=0)
+    return TestbedSpec(name, None, {}, None, cost, network=network, chain=chain)
+
+
 def _replicas(policy: Policy) -> dict[str, int]:
     return {service_class.slug: entry.replicas for service_class, entry in policy.classes.items()}
 
 
 def _policies(doc: Document, where: FieldPath, raw: Any, first: TestbedSpec) -> dict[str, PolicySpec]:
     if raw is None:
+        if first.inventory is None:
+            return {"default": PolicySpec("default", None, {})}  # a chain has no control node of ours
         # The inventory's own: what its control node's policy file says (the shipped default without one).
         control = first.inventory.by_role("control")[0]
         own = control.variables.get("vdlt_policy_file")

@@ -104,7 +104,9 @@ class CampaignFolder:
                            for name, b in campaign.benchmarks.items()},
             "cells": [{"id": c.id, "benchmark": c.benchmark, "testbed": c.testbed, "policy": c.policy}
                       for c in campaign.cells],
-            "testbeds": {name: {"inventory": str(t.inventory.path), "execution_profile": t.execution_profile,
+            "testbeds": {name: {"inventory": str(t.inventory.path) if t.inventory is not None else None,
+                                "network": str(t.network.path) if t.network is not None else None,
+                                "execution_profile": t.execution_profile,
                                 "execution_nodes": t.execution_count(), "cost_per_hour": t.node_cost(),
                                 "emulated": bool(t.profiles),
                                 "profiles": {g: {"name": p.name, "limits": p.to_limits(), "source": p.source}

@@ -12,6 +12,7 @@ comparison report is built at the end from the folder alone (:mod:`harness.campa
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -172,8 +173,13 @@ class _Campaign:
                 teardown_timeout_s=self.settings.teardown_timeout_s,
                 campaign={"id": self.folder.id, "cell": cell.id, "repetition": trial.repetition,
                           "benchmark": cell.benchmark, "testbed": cell.testbed, "policy": cell.policy})
-            outcome = run_benchmark(self.campaign.benchmarks[cell.benchmark], bed.inventory, settings=settings,
-                                    events=self.events.run_events(), hardware=bed.hardware)
+            benchmark = self.campaign.benchmarks[cell.benchmark]
+            if bed.network is not None:
+                outcome = run_benchmark(dataclasses.replace(benchmark, connector="ethereum"), None, [bed.network.url],
+                                        settings=settings, events=self.events.run_events(), network=bed.network)
+            else:
+                outcome = run_benchmark(benchmark, bed.inventory, settings=settings, events=self.events.run_events(),
+                                        hardware=bed.hardware)
         except interrupt.Interrupted as stop:
             trial.state, trial.detail = INTERRUPTED, f"stopped by {stop.name}"
             raise

@@ -10,9 +10,14 @@ remote machines cannot: before one comes up, the other is taken down.
 
 A policy change rewrites the policy file and runs ``up`` again, which restarts only the control
 node (the agents see their policy changed); the nodes' facts are gathered once per testbed.
+
+A chain testbed (a network file) has no inventory: with ``ganache`` the campaign starts one on a
+free loopback port (its log in ``testbeds/NAME/``), funds the network's deployer there and
+points the network's ``url`` at it, and stops it at the end; without, the url serves already.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +27,8 @@ from typing import Any, Callable
 import yaml
 
 from harness.campaign.config import PolicySpec, TestbedSpec
+from harness.connectors.ethereum.network import EthereumNetwork
+from harness.provision.ganache import Ganache
 from harness.provision import testbed as testbed_actions
 from harness.provision.inventory import Inventory, load_inventory
 from harness.provision.local_copy import scratch_local_inventory
@@ -29,6 +36,43 @@ from harness.run.runner import gather_facts, gather_hardware
 from harness.store.folder import write_atomic
 
 POLICY_FILE = "campaign-policy.yaml"
+# What a campaign's ganache gives the network's deployer, who funds the workers' senders.
+DEPLOYER_WEI = 10**24
+
+
+class ChainTestbed:
+    """A chain a network file describes; ``ready`` starts its ganache where the campaign runs one."""
+
+    def __init__(self, spec: TestbedSpec, directory: Path) -> None:
+        self.spec = spec
+        self.directory = directory
+        self.network: EthereumNetwork = spec.network  # type: ignore[assignment]
+        self.inventory: Inventory | None = None
+        self.hardware: list[dict[str, Any]] | None = None
+        self.facts: dict[str, dict[str, Any]] | None = None
+        self.ganache: Ganache | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.ganache is not None
+
+    def ready(self, policy: PolicySpec, on_action: Callable[[str], None],
+              facts: dict[str, dict[str, Any]] | None = None) -> None:
+        chain = self.spec.chain
+        if chain is None or self.ganache is not None:
+            return
+        on_action(f"{self.spec.name}: starting ganache")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ganache = Ganache(self.directory, block_time_s=chain.block_time_s, block_gas_limit=chain.block_gas_limit,
+                          accounts=[(self.network.deployer_key, DEPLOYER_WEI)])  # type: ignore[list-item]
+        ganache.start()
+        self.ganache = ganache
+        self.network = dataclasses.replace(self.network, url=ganache.ws_url)
+
+    def down(self, timeout_s: float | None = None, cancel: Callable[[], bool] | None = None) -> None:
+        if self.ganache is not None:
+            self.ganache.stop()
+            self.ganache = None
 
 
 class CampaignTestbed:
@@ -39,6 +83,7 @@ class CampaignTestbed:
         self.up = False
         self.hardware: list[dict[str, Any]] | None = None
         self.facts: dict[str, dict[str, Any]] | None = None
+        self.network: EthereumNetwork | None = None
         if not (directory / "hosts.yml").exists():
             self._write_inventory()
         self.inventory: Inventory = load_inventory(directory)
@@ -127,10 +172,16 @@ class Testbeds:
     def __init__(self, specs: dict[str, TestbedSpec], directory_of: Callable[[str], Path]) -> None:
         self.specs = specs
         self.directory_of = directory_of
-        self.made: dict[str, CampaignTestbed] = {}
+        self.made: dict[str, CampaignTestbed | ChainTestbed] = {}
 
-    def ready(self, name: str, policy: PolicySpec, on_action: Callable[[str], None]) -> CampaignTestbed:
+    def ready(self, name: str, policy: PolicySpec, on_action: Callable[[str], None]
+              ) -> CampaignTestbed | ChainTestbed:
         spec = self.specs[name]
+        if spec.network is not None:
+            chain = self.made.get(name) or ChainTestbed(spec, self.directory_of(name))
+            self.made[name] = chain
+            chain.ready(policy, on_action)
+            return chain
         if not spec.local:
             for other in self.made.values():
                 if other.spec.name != name and other.up and other.spec.source_key == spec.source_key:
@@ -148,7 +199,8 @@ class Testbeds:
     def adopt_existing(self) -> None:
         """Every testbed a campaign folder already has, as possibly up (a resumed campaign's)."""
         for name, spec in self.specs.items():
-            if name not in self.made and (self.directory_of(name) / "hosts.yml").is_file():
+            # A ganache a killed campaign started died with it (its process group): only inventories.
+            if name not in self.made and spec.network is None and (self.directory_of(name) / "hosts.yml").is_file():
                 bed = CampaignTestbed(spec, self.directory_of(name))
                 bed.up = True  # unknown: taking down a testbed that is not up changes nothing
                 bed.policy = None

@@ -137,7 +137,10 @@ class Benchmark:
 
 def load_benchmark(path: Path | str) -> Benchmark:
     doc = load_yaml(path, "benchmark file")
-    root = doc.mapping((), doc.data, TOP_KEYS)
+    # Caliper's files keep shared round arguments under top-level keys of their own (``simpleArgs:
+    # &simple-args``); a key that only defines an anchor is taken, any other is a mistake.
+    root = doc.mapping((), doc.data, (*TOP_KEYS, *(str(k) for k in (doc.data if isinstance(doc.data, dict) else {})
+                                                 if (k,) in doc.anchored)))
     test = doc.mapping(("test",), doc.need((), root, "test"), TEST_KEYS)
     workers = doc.mapping(("test", "workers"), test.get("workers", {}), WORKER_KEYS)
     worker_type = workers.get("type", "local")

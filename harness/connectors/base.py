@@ -31,7 +31,11 @@ class Request:
 
     contract: str
     operation: str
-    arguments: dict[str, Any] = field(default_factory=dict)
+    arguments: dict[str, Any] | list[Any] = field(default_factory=dict)
+    """The operation's arguments: by name, or (an Ethereum contract function's) in order."""
+    read_only: bool | None = None
+    """Caliper's ``readOnly``: an Ethereum ``view`` function is asked with ``eth_call`` unless this is
+    False (then it is a transaction, which waits its turn in a block); None: as its ABI says."""
 
 
 @dataclass(slots=True)
@@ -42,6 +46,9 @@ class Outcome:
     execution_nodes: tuple[str, ...] = ()
     reason: str = ""
     block_height: int = 0
+    ref: str = ""
+    """The system's own name for the transaction where it has one (an Ethereum transaction's
+    hash): the records keep it, so the audit can find the transaction on the chain."""
 
 
 OutcomeCallback = Callable[[Outcome], None]
@@ -52,10 +59,24 @@ class Connector(abc.ABC):
     engine waits for each transaction's outcome (the round's ``timeout``): a system that can be
     told may stop working on what its sender gave up on."""
 
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None) -> None:
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.endpoint = endpoint
         self.tls = tls
         self.timeout_s = timeout_s
+        self.options = options or {}
+        """What :meth:`prepare_run` gave every worker, with ``worker_index`` and the round's ``mix``
+        (its CoS bytes, in the benchmark's order)."""
+
+    @classmethod
+    def prepare_run(cls, endpoints: list[str], config: Any, mixes: list[list[int]], workers: int,
+                    note: Callable[[str], None]) -> dict[str, Any]:
+        """Once per run, on the controller, before the first round (Caliper's init and install):
+        readies the system for the workers (deploys contracts) from ``config`` (what the user
+        gave besides the benchmark: an Ethereum network file) and returns what every worker's
+        connector is given as ``options`` (plain data); ``mixes`` are the rounds' CoS mixes.
+        ``note`` tells the user what it does."""
+        return {}
 
     @abc.abstractmethod
     async def start(self, on_outcome: OutcomeCallback) -> None:
@@ -72,6 +93,11 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def submit(self, tx_id: str, cos: int, source: str, request: Request) -> None:
         """Queue one transaction for sending; never blocks."""
+
+    def ref_of(self, tx_id: str) -> str:
+        """The system's own name for a transaction the engine gives up on (a timeout), where the
+        connector knows one (an Ethereum hash, known from signing): the audit looks for it."""
+        return ""
 
     @abc.abstractmethod
     async def stop(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import grpc
 
@@ -27,8 +27,9 @@ _STATUS = {
 
 
 class VdltConnector(Connector):
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None) -> None:
-        super().__init__(endpoint, tls, timeout_s)
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout_s: float | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(endpoint, tls, timeout_s, options)
         # The control node drops what is still queued when this worker stops waiting for it.
         self._timeout_ms = int(timeout_s * 1000) if timeout_s else 0
         self._channel: grpc.aio.Channel | None = None

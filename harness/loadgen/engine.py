@@ -60,7 +60,8 @@ class Engine:
     """Runs rounds on local worker processes, or on client nodes when given ``remote``."""
 
     def __init__(self, benchmark: Benchmark, endpoints: list[str], run_token: str, records_dir: Path,
-                 remote: RemoteWorkers | None = None, tls: TlsFiles | None = None) -> None:
+                 remote: RemoteWorkers | None = None, tls: TlsFiles | None = None,
+                 connector_options: dict[str, Any] | None = None) -> None:
         if not endpoints:
             raise ValueError("no control node endpoint to send to")
         self.benchmark = benchmark
@@ -69,6 +70,7 @@ class Engine:
         self.records_dir = records_dir
         self.remote = remote
         self.tls = tls
+        self.connector_options = connector_options or {}
         context = multiprocessing.get_context("spawn")
         self.progress: multiprocessing.Queue[WorkerProgress] = context.Queue()
         self.stop_event = context.Event()
@@ -107,6 +109,8 @@ class Engine:
                 start_at_ns=start_at_ns,
                 records_path=worker_file(self.records_dir, spec.index, w), tls=self.tls,
                 send_window_ns=int(self.benchmark.send_window_ms * 1e6),
+                connector_options={**self.connector_options, "worker_index": w,
+                                   "mix": [share.cos.to_int() for share in spec.cos_mix]},
             )
             for w in range(workers)
         ]

@@ -24,7 +24,7 @@ STATUSES = ("", CONFIRMED, REJECTED, DROPPED, TIMEOUT, ERROR, UNKNOWN)
 STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
 SLUGS = [CosByte.parse(value).service_class.slug for value in range(256)]
 # One records line; the id is the worker's prefix and the transaction's index.
-_LINE = "%s%d,%d,%d,%s,%d,%s,%d,%d,%d,%s,%s,%s,%d\n"
+_LINE = "%s%d,%d,%d,%s,%d,%s,%d,%d,%d,%s,%s,%s,%d,%d,%s\n"
 
 
 class TransactionLog:
@@ -38,6 +38,9 @@ class TransactionLog:
         self.trimmed = array("b")
         self.nodes: list[str] = []
         self.reasons: dict[int, str] = {}
+        self.blocks = array("q")
+        # The system's own names for transactions (Ethereum hashes), only where it gives one.
+        self.refs: dict[int, str] = {}
         self._interned: dict[tuple[str, ...], str] = {(): ""}
         # Indices in the order they were decided, and how many of them were handed out as rows.
         self.decided_order = array("q")
@@ -55,11 +58,15 @@ class TransactionLog:
         self.status.append(0)
         self.trimmed.append(trimmed)
         self.nodes.append("")
+        self.blocks.append(0)
         return len(self.intended) - 1
 
     def finish(self, index: int, status: str, decided_ns: int, cos_given: int, nodes: tuple[str, ...],
-               reason: str) -> None:
+               reason: str, block: int = 0, ref: str = "") -> None:
         self.decided[index] = decided_ns
+        self.blocks[index] = block
+        if ref:
+            self.refs[index] = ref
         self.status[index] = STATUS_CODE[status]
         self.cos_given[index] = cos_given
         joined = self._interned.get(nodes)
@@ -92,10 +99,10 @@ class TransactionLog:
     def lines(self, indices: Iterable[int], worker: int, tx_prefix: str) -> str:
         """These transactions as records lines (:data:`harness.records.RECORD_COLUMNS`): formatted
         by hand, at a quarter of the csv module's cost, since workers write them while sending."""
-        reasons = self.reasons
+        reasons, refs = self.reasons, self.refs
         return "".join([
             _LINE % (tx_prefix, i, worker, self.cos_asked[i], SLUGS[self.cos_asked[i]], self.cos_given[i],
                      SLUGS[self.cos_given[i]] if self.cos_given[i] >= 0 else "", self.intended[i], self.sent[i],
                      self.decided[i], STATUSES[self.status[i]], self.nodes[i],
-                     csv_text(reasons[i]) if i in reasons else "", self.trimmed[i])
+                     csv_text(reasons[i]) if i in reasons else "", self.trimmed[i], self.blocks[i], refs.get(i, ""))
             for i in indices])

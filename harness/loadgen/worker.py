@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from harness.config.benchmark import RoundSpec
-from harness.connectors import CONNECTORS, Connector
+from harness.connectors import Connector, connector_class
 from harness.connectors.base import CONFIRMED, TIMEOUT, Outcome, Request
 from harness.loadgen.cos_mix import worker_sequence
 from harness.loadgen.rate_control import ControllerContext, LoadState, build_controller
@@ -72,6 +72,9 @@ class WorkerJob:
     tls: TlsFiles | None = None
     # See Benchmark.send_window_ms.
     send_window_ns: int = 0
+    # What the run's connector prepared for its workers (Connector.prepare_run), with this
+    # worker's index and the round's mix: plain data, as it crosses to the worker's process.
+    connector_options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class _Worker:
         self.succeeded = 0
         self.stopped = False
         self.cos_values = [share.cos.to_int() for share in spec.cos_mix]
+        self.connector: Connector | None = None
         # Requests drawn from the workload before they are due, for the connector to prepare:
         # (class share, request), the next one to send first.
         self.ahead: deque[tuple[int, Request]] = deque()
@@ -164,11 +168,12 @@ class _Worker:
         status = outcome.status
         if decided - self.log.intended[index] > self.timeout_ns:
             status = TIMEOUT
-        self._finish(index, status, decided, outcome.cos_given, outcome.execution_nodes, outcome.reason)
+        self._finish(index, status, decided, outcome.cos_given, outcome.execution_nodes, outcome.reason,
+                     outcome.block_height, outcome.ref)
 
     def _finish(self, index: int, status: str, decided: int, cos_given: int, nodes: tuple[str, ...],
-                reason: str) -> None:
-        self.log.finish(index, status, decided, cos_given, nodes, reason)
+                reason: str, block: int = 0, ref: str = "") -> None:
+        self.log.finish(index, status, decided, cos_given, nodes, reason, block, ref)
         self.completed += 1
         counts = self.progress[SLUGS[self.log.cos_asked[index]]]
         if status == CONFIRMED:
@@ -188,7 +193,8 @@ class _Worker:
 
     async def run(self) -> TransactionLog:
         job, spec = self.job, self.job.round
-        connector = CONNECTORS[job.connector](job.endpoint, job.tls, spec.timeout_s)
+        connector = connector_class(job.connector)(job.endpoint, job.tls, spec.timeout_s, job.connector_options)
+        self.connector = connector
         await connector.start(self.on_outcome)
         failure: WorkloadFailure | None = None
         workload: WorkloadModule | None = None
@@ -351,16 +357,23 @@ class _Worker:
             deadline = max(self.log.intended[i] for i in self.outstanding.values()) + self.timeout_ns
         else:
             deadline = time.time_ns() + int(grace_s * 1e9)
-        remaining = (deadline - time.time_ns()) / 1e9
-        try:
-            await asyncio.wait_for(self.all_answered.wait(), max(remaining, 0))
-        except TimeoutError:
-            pass
+        while self.outstanding and (now := time.time_ns()) < deadline:
+            if grace_s is None and _stop.is_set():
+                # Told to stop while waiting for the last receipts (a round's timeout may be
+                # minutes): the same short grace as a stop while sending.
+                self.stopped, grace_s = True, STOP_GRACE_S
+                deadline = min(deadline, now + int(grace_s * 1e9))
+                continue
+            try:
+                await asyncio.wait_for(self.all_answered.wait(), min(STOP_POLL_S, (deadline - now) / 1e9))
+            except TimeoutError:
+                pass
         now = time.time_ns()
         for tx_id, index in list(self.outstanding.items()):
             del self.outstanding[tx_id]
             if grace_s is None:
-                self._finish(index, TIMEOUT, now, -1, (), f"no receipt within {self.job.round.timeout_s:g} s")
+                self._finish(index, TIMEOUT, now, -1, (), f"no receipt within {self.job.round.timeout_s:g} s",
+                             ref=self.connector.ref_of(tx_id) if self.connector is not None else "")
             else:
                 self.log.annotate(index, STOPPED_REASON)
 

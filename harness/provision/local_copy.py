@@ -1,8 +1,10 @@
 """Local testbeds of their own: free loopback ports, and a copy of a local inventory on them with
-its node files under a directory of the caller's (a campaign's testbeds, tests, benchmarks)."""
+its node files under a directory of the caller's (a campaign's testbeds, tests, benchmarks); the
+end of a server process started for one (a chain, a stub)."""
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -12,6 +14,17 @@ from harness.provision.inventory import DEFAULT_INVENTORY
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM (a server shuts down cleanly), then SIGKILL if it takes longer than ``grace_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
 
 
 def free_ports(count: int) -> list[int]:

@@ -25,10 +25,12 @@ from protocol.errors import HarnessError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CACHE = PROJECT_ROOT / ".cache" / "wheelhouse"
-# What the node agent, vdlt and a client node's load worker import. Latency histograms are built
+# What the node agent, vdlt and a client node's load worker import (the Ethereum connector's
+# JSON-RPC client and signer too, so client nodes can drive a chain). Latency histograms are built
 # on the controller from the records a worker sends back, so nodes need no hdrhistogram (PyPI has
 # no binary wheel of it for most machines other than x86_64).
-NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml")
+NODE_REQUIREMENTS = ("grpcio", "grpcio-health-checking", "protobuf", "psutil", "pyyaml", "aiohttp", "orjson",
+                     "coincurve", "pycryptodome")
 # The project's packages, as pyproject.toml lists them: a source change in any makes a new bundle.
 PACKAGES = ("harness", "node_agent", "vdlt", "protocol")
 

@@ -150,7 +150,11 @@ def bar_chart(title: str, bars: Sequence[Bar], y_label: str) -> str:
                   [max(0.0, bar[4] - bar[2]) if bar[4] is not None else 0.0 for bar in mine]]
         axes.bar(xs, values, width=width * 0.95, color=style.colour, label=name, yerr=errors, capsize=3,
                  error_kw={"elinewidth": 1.2, "ecolor": "#222"})
-    axes.set_xticks(range(len(groups)), groups)
+    # A long name ("testbed/benchmark") breaks at its slashes rather than run into its neighbour's.
+    crowded = max(len(group) for group in groups) * len(groups) > 60
+    axes.set_xticks(range(len(groups)), [group.replace("/", "/\n") if crowded else group for group in groups])
+    if crowded:
+        figure.subplots_adjust(bottom=0.22)
     axes.set_ylim(bottom=0)
     axes.set_ylabel(y_label)
     axes.grid(axis="x", visible=False)

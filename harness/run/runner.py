@@ -23,10 +23,12 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from harness import __version__, interrupt
 from harness.audit.run import ChainSource, audit_run, chain_source
+from harness.connectors import connector_class
+from harness.connectors.ethereum.network import load_network
 from harness.config.benchmark import Benchmark, RoundSpec
 from harness.export import config as influx_config
 from harness.export.config import InfluxConfig
@@ -57,6 +59,13 @@ from vdlt.cos import ServiceClass
 Progress = dict[str, tuple[int, int, int]]
 
 
+class NetworkConfig(Protocol):
+    """What a run is given besides the benchmark to reach a system that is not a vdlt testbed
+    (an Ethereum network file, :mod:`harness.connectors.ethereum.network`)."""
+
+    path: Path
+
+
 class WorkloadError(HarnessError):
     """A workload module raised while its round ran; ``traceback_text`` says where."""
 
@@ -83,6 +92,9 @@ class RunEvents:
         """The control nodes' view of their execution nodes, once the run waited for it."""
 
     def warning(self, message: str) -> None: ...
+
+    def note(self, message: str) -> None:
+        """What readying the system did (a contract deployed, senders funded)."""
 
     def run_started(self, folder: RunFolder, benchmark: Benchmark) -> None: ...
 
@@ -187,6 +199,26 @@ def check_benchmark(benchmark: Benchmark, inventory: Inventory | None = None) ->
                                        f"remote workers need hosts in the 'client' group of {inventory.hosts_file}")
 
 
+def network_for(benchmark: Benchmark, network_file: Path | None, endpoints: list[str]
+                ) -> tuple[Benchmark, NetworkConfig | None, list[str]]:
+    """The benchmark, the network file it runs with and where it sends: an Ethereum network file
+    (Caliper's) makes a benchmark that names no connector an ``ethereum`` one, sending to the
+    file's ``url``. Refused before anything starts where the two disagree."""
+    named = "connector" in (benchmark.document.data.get("test") or {})
+    if network_file is None:
+        if benchmark.connector == "ethereum":
+            raise benchmark.document.error(("test", "connector"), "an ethereum benchmark needs the chain's network "
+                                                                  "file: harness run BENCH --network FILE")
+        return benchmark, None, endpoints
+    if named and benchmark.connector != "ethereum":
+        raise benchmark.document.error(("test", "connector"), f"is {benchmark.connector!r}, but --network gives an "
+                                                              f"Ethereum network file")
+    if endpoints:
+        raise ConfigError("--endpoint", "", "--network says where to send (its ethereum.url): give one or the other")
+    network = load_network(network_file)
+    return dataclasses.replace(benchmark, connector="ethereum"), network, [network.url]
+
+
 def check_endpoints(endpoints: list[str]) -> None:
     for endpoint in endpoints:
         host, _, port = endpoint.rpartition(":")
@@ -215,14 +247,17 @@ def results_database(config_file: Path | None, optional: bool,
 
 def run_benchmark(benchmark: Benchmark, inventory: Inventory | None, endpoints: list[str] | None = None,
                   settings: RunSettings = RunSettings(), events: RunEvents | None = None,
-                  hardware: list[dict[str, Any]] | None = None, tls: TlsFiles | None = None) -> RunOutcome:
+                  hardware: list[dict[str, Any]] | None = None, tls: TlsFiles | None = None,
+                  network: NetworkConfig | None = None) -> RunOutcome:
     """Runs the benchmark on ``inventory`` (brought up where it does not serve) or, without one,
     against ``endpoints`` (with mutual TLS when ``tls`` names the files; an inventory says so
-    itself). ``hardware`` is the nodes' hardware records when the caller has them (a testbed
+    itself), or against the system a ``network`` file describes (an Ethereum chain: its
+    ``url``). ``hardware`` is the nodes' hardware records when the caller has them (a testbed
     that serves several runs): the run gathers the facts otherwise. Signals are watched, not
     raised, while it runs (see the module)."""
     with interrupt.polled():
-        return _Run(benchmark, inventory, endpoints or [], settings, events or RunEvents(), tls).run(hardware)
+        return _Run(benchmark, inventory, endpoints or [], settings, events or RunEvents(), tls,
+                    network).run(hardware)
 
 
 def gather_hardware(inventory: Inventory, names: list[str] | None = None,
@@ -250,8 +285,10 @@ def round_summary(result: RoundResult, send_window_ms: float, folder: RunFolder,
 
 class _Run:
     def __init__(self, benchmark: Benchmark, inventory: Inventory | None, endpoints: list[str],
-                 settings: RunSettings, events: RunEvents, tls_files: TlsFiles | None) -> None:
+                 settings: RunSettings, events: RunEvents, tls_files: TlsFiles | None,
+                 network: NetworkConfig | None = None) -> None:
         self.tls_files = tls.controller_files(inventory) if inventory else tls_files
+        self.network = network
         self.benchmark = benchmark
         self.inventory = inventory
         self.endpoints = endpoints
@@ -337,11 +374,19 @@ class _Run:
         if not endpoints:
             raise HarnessError("no control node serves: nothing to send the benchmark to")
         self.endpoints = endpoints
-        source = chain_source(benchmark.connector, inventory, self.tls_files) if settings.audit else None
+        # Before the folder: a system that cannot be readied (a contract that does not deploy) leaves nothing.
+        with self.events.waiting(f"readying {benchmark.connector} for the workers"):
+            options = connector_class(benchmark.connector).prepare_run(
+                endpoints, self.network, [[share.cos.to_int() for share in spec.cos_mix] for spec in benchmark.rounds],
+                benchmark.workers, self.events.note)
+        source = (chain_source(benchmark.connector, inventory, self.tls_files, options.get("record"))
+                  if settings.audit else None)
         marks = source.marks() if source is not None else None
-        folder = RunFolder.create(settings.results_dir, benchmark, inventory)
+        folder = RunFolder.create(settings.results_dir, benchmark, inventory,
+                                  self.network.path if self.network is not None else None)
         manifest = folder.write_manifest(benchmark, inventory, hardware, self.absent,
-                                         {"connector": benchmark.connector, "chains_at_start": marks},
+                                         {"connector": benchmark.connector, "chains_at_start": marks,
+                                          **({"setup": options["record"]} if "record" in options else {})},
                                          settings.campaign)
         live = self._live_export(folder, manifest)
         tls_files = self.tls_files
@@ -354,7 +399,8 @@ class _Run:
         try:
             if recorder is not None:
                 recorder.start()
-            with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote, tls_files) as engine:
+            with Engine(benchmark, endpoints, folder.token, folder.records_dir, remote, tls_files,
+                        options) as engine:
                 rounds = _RoundRunner(self, engine, folder, summary, live)
                 for spec in benchmark.rounds:
                     if spec.saturation is not None:

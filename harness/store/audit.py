@@ -16,19 +16,21 @@ class ClassAudit:
     applied_twice: int = 0
     reported_failed_present: int = 0
     contradicted: int = 0
+    moved: int = 0
+    """Confirmed, but held in another block than the one its receipt named (a reorganised chain)."""
     uncertain_committed: int = 0
     uncertain_absent: int = 0
 
     @property
     def ok(self) -> bool:
         return not (self.under_quorum or self.missing or self.applied_twice or self.reported_failed_present
-                    or self.contradicted)
+                    or self.contradicted or self.moved)
 
     def to_json(self) -> dict[str, Any]:
         return {"confirmed": self.confirmed, "confirmed_present": self.confirmed_present,
                 "under_quorum": self.under_quorum, "lost": self.lost, "missing": dict(self.missing),
                 "applied_twice": self.applied_twice, "reported_failed_present": self.reported_failed_present,
-                "contradicted": self.contradicted, "uncertain_committed": self.uncertain_committed,
+                "contradicted": self.contradicted, "moved": self.moved, "uncertain_committed": self.uncertain_committed,
                 "uncertain_absent": self.uncertain_absent}
 
     @classmethod
@@ -87,6 +89,9 @@ class AuditReport:
                 lines.append(f"{slug}: {figures.reported_failed_present} transaction(s) reported failed are on the chains")
             if figures.contradicted:
                 lines.append(f"{slug}: {figures.contradicted} confirmed transaction(s) are on the chains as refused")
+            if figures.moved:
+                lines.append(f"{slug}: {figures.moved} confirmed transaction(s) are in another block than their "
+                             f"receipt named")
         return lines
 
     def to_json(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ node samples :mod:`harness.store.samples`'s, the manifest :mod:`harness.store.ma
       summary.json        the run, its rounds and their figures (RunSummary)
       manifest.json       what ran with what
       benchmark.yaml      the benchmark as it ran;  inventory/  the inventory it ran on
+      network.json        the network file it ran with (a system reached without an inventory)
       transactions/       round-R-worker-W.csv.gz, one row per transaction
       histograms/         round-R.json, HdrHistogram encodings per class
       nodes/              NODE.jsonl, each node's state samples
@@ -38,6 +39,7 @@ DEFAULT_RESULTS_DIR = Path("results")
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
 BENCHMARK_COPY = "benchmark.yaml"
+NETWORK_COPY = "network.json"
 INVENTORY_COPY = "inventory"
 HISTOGRAMS = "histograms"
 NODES = "nodes"
@@ -60,12 +62,15 @@ class RunFolder:
         return self.path.name
 
     @classmethod
-    def create(cls, results_dir: Path, benchmark: Benchmark, inventory: Inventory | None) -> RunFolder:
+    def create(cls, results_dir: Path, benchmark: Benchmark, inventory: Inventory | None,
+               network: Path | None = None) -> RunFolder:
         token = secrets.token_hex(4)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         path = results_dir / f"{stamp}-{_safe(benchmark.name)}-{token}"
         path.mkdir(parents=True)
         shutil.copyfile(benchmark.path, path / BENCHMARK_COPY)
+        if network is not None:
+            shutil.copyfile(network, path / NETWORK_COPY)
         if inventory is not None:
             _copy_inventory(inventory, path / INVENTORY_COPY)
         return cls(path, token)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 RECORD_COLUMNS = ("tx_id", "worker", "cos_asked", "class_asked", "cos_given", "class_given",
-                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason", "trimmed")
+                  "intended_ns", "sent_ns", "decided_ns", "status", "execution_nodes", "reason", "trimmed",
+                  "block_height", "ref")
 TRANSACTIONS_DIR = "transactions"
 _GZIP = 31  # zlib's window bits for the gzip container
 _COMPRESS_LEVEL = 3
@@ -128,6 +129,10 @@ class TxRecord:
     execution_nodes: str
     reason: str
     trimmed: bool
+    block_height: int = 0
+    """The block its receipt named (0: none, or a folder from before it was recorded)."""
+    ref: str = ""
+    """The system's own name for it (an Ethereum transaction hash); empty for vdlt."""
 
     @property
     def latency_ms(self) -> float:
@@ -149,6 +154,7 @@ def iter_records(paths: Iterable[Path]) -> Iterator[TxRecord]:
                 decided_ns=int(row["decided_ns"]), status=row["status"],
                 execution_nodes=row["execution_nodes"], reason=row["reason"],
                 trimmed=row.get("trimmed", "0") == "1",
+                block_height=int(row.get("block_height") or 0), ref=row.get("ref") or "",
             )
 
 

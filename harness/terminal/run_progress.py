@@ -6,6 +6,7 @@ import time
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from harness.config.benchmark import Benchmark, RoundSpec
@@ -46,6 +47,9 @@ class ConsoleEvents(RunEvents):
 
     def warning(self, message: str) -> None:
         warn(message)
+
+    def note(self, message: str) -> None:
+        self.target.print(escape(message))
 
     def run_started(self, folder: RunFolder, benchmark: Benchmark) -> None:
         self.target.print(f"run [bold]{folder.run_id}[/bold]: {len(benchmark.rounds)} round(s), "
