@@ -241,7 +241,9 @@ def run(benchmark_file: Path, inventory_path: Path, results_dir: Path, keep_up: 
     benchmark = load_benchmark(benchmark_file)
     check_endpoints(list(endpoints))
     benchmark, network, sends_to = network_for(benchmark, network_file, list(endpoints))
-    inventory = None if sends_to else load_inventory(inventory_path)
+    # Against a chain, remote workers still run on the inventory's client nodes.
+    needs_inventory = not sends_to or (network is not None and benchmark.worker_type == "remote")
+    inventory = load_inventory(inventory_path) if needs_inventory else None
     check_benchmark(benchmark, inventory)
     export = results_database(results_config, results_optional, warn)
     out = error_console if as_json else console

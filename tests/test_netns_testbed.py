@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -159,6 +160,35 @@ def test_remote_workers_report_progress_while_the_round_runs(testbed: netns.Netn
     # Counts from the client host arrived while the round was still sending, and only grew.
     assert any(0 < count < submitted for count in seen), seen
     assert seen == sorted(seen) and seen[-1] <= submitted
+
+
+def test_remote_workers_on_the_client_host_drive_a_chain(testbed: netns.NetnsTestbed, tmp_path: Path) -> None:
+    """The node bundle holds what the Ethereum connector needs: a client node drives a chain."""
+    from harness.provision.ganache import Ganache, ganache_missing
+    from tests.test_ethereum import CONTRACTS, WORKER_0, WORKSPACE, network_file, records
+
+    if ganache_missing():
+        pytest.skip(ganache_missing())
+    workspace = tmp_path / "workloads" / "caliper" / "broker"
+    shutil.copytree(WORKSPACE, workspace)
+    shutil.copytree(CONTRACTS, tmp_path / "workloads" / "contracts")
+    # On the bridge's address, where the namespace hosts reach this machine.
+    with Ganache(tmp_path / "ganache", host=testbed.gateway, accounts=[(WORKER_0[1], 10**24)]) as chain:
+        network_file(workspace, chain.ws_url)
+        bench = workspace / "benchmarks" / "remote.yaml"
+        bench.write_text(yaml.safe_dump({"test": {"name": "remote-chain", "workers": {"type": "remote", "number": 1},
+                                                  "rounds": [{"label": "add", "txNumber": 40,
+                                                              "rateControl": {"type": "fixed-rate",
+                                                                              "opts": {"tps": 20}},
+                                                              "workload": {"module": "benchmarks/add-provider.py",
+                                                                           "arguments": {"unitsPerProvider": 10}}}]}}))
+        result = harness("run", str(bench), "--network", "networks/ganache.json", "-i", inv(testbed),
+                         "--results-dir", str(tmp_path / "results"), cwd=workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "results").iterdir()
+    rows = records(run_dir)
+    assert len(rows) == 40 and {r["status"] for r in rows} == {"confirmed"} and all(r["ref"] for r in rows)
+    assert json.loads((run_dir / "summary.json").read_text())["audit"]["ok"]
 
 
 def test_exec_runs_on_every_host(testbed: netns.NetnsTestbed) -> None:

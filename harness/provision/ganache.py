@@ -78,14 +78,15 @@ class Ganache:
     def __init__(self, log_dir: Path, *, block_time_s: float = 0, block_gas_limit: int | None = None,
                  accounts: list[tuple[str, int]] | None = None, chain_id: int = 1337,
                  hardfork: str = "berlin", extra_args: list[str] | None = None, port: int | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
-        self.http_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        # ``host``: another address of this machine where namespace hosts reach it (a bridge's).
+        self.http_url = f"http://{host}:{self.port}"
+        self.ws_url = f"ws://{host}:{self.port}"
         self.log_path = Path(log_dir) / f"ganache-{self.port}.log"
         self.start_timeout_s = start_timeout_s
         self.command = ["node", str(GANACHE_CLI),
-                        "--server.host", "127.0.0.1", "--server.port", str(self.port),
+                        "--server.host", host, "--server.port", str(self.port),
                         "--chain.chainId", str(chain_id), "--chain.hardfork", hardfork,
                         # With asynchronous processing a transaction queued behind a nonce gap
                         # was seen to hang forever on this project's machine; one at a time is

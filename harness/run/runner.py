@@ -252,7 +252,7 @@ def run_benchmark(benchmark: Benchmark, inventory: Inventory | None, endpoints: 
     """Runs the benchmark on ``inventory`` (brought up where it does not serve) or, without one,
     against ``endpoints`` (with mutual TLS when ``tls`` names the files; an inventory says so
     itself), or against the system a ``network`` file describes (an Ethereum chain: its
-    ``url``). ``hardware`` is the nodes' hardware records when the caller has them (a testbed
+    ``url``; an ``inventory`` then only names the client nodes of remote workers). ``hardware`` is the nodes' hardware records when the caller has them (a testbed
     that serves several runs): the run gathers the facts otherwise. Signals are watched, not
     raised, while it runs (see the module)."""
     with interrupt.polled():
@@ -298,7 +298,8 @@ class _Run:
         self.absent: dict[str, str] = {}
 
     def run(self, hardware: list[dict[str, Any]] | None) -> RunOutcome:
-        if self.inventory is None:
+        if self.inventory is None or self.network is not None:
+            # Against a chain, an inventory only names the client nodes that run remote workers.
             return self._rounds(self.endpoints)
         try:
             self._bring_up(self.inventory)
@@ -392,7 +393,7 @@ class _Run:
         tls_files = self.tls_files
         recorder = NodeStateRecorder(list(inventory.nodes), folder.nodes_dir, settings.sample_interval_s,
                                      on_sample=live.add_sample if live else None,
-                                     tls=tls_files) if inventory else None
+                                     tls=tls_files) if inventory and self.network is None else None
         remote = RemoteWorkers(inventory.by_role("client")) if benchmark.worker_type == "remote" and inventory else None
         self.events.run_started(folder, benchmark)
         summary = self._summary(folder, time.time_ns(), [])
