@@ -252,9 +252,10 @@ def run_benchmark(benchmark: Benchmark, inventory: Inventory | None, endpoints: 
     """Runs the benchmark on ``inventory`` (brought up where it does not serve) or, without one,
     against ``endpoints`` (with mutual TLS when ``tls`` names the files; an inventory says so
     itself), or against the system a ``network`` file describes (an Ethereum chain: its
-    ``url``; an ``inventory`` then only names the client nodes of remote workers). ``hardware`` is the nodes' hardware records when the caller has them (a testbed
-    that serves several runs): the run gathers the facts otherwise. Signals are watched, not
-    raised, while it runs (see the module)."""
+    ``url``; an ``inventory`` then only names the client nodes of remote workers). ``hardware``
+    is the nodes' hardware records when the caller has them (a testbed that serves several
+    runs): the run gathers the facts otherwise. Signals are watched, not raised, while it runs
+    (see the module)."""
     with interrupt.polled():
         return _Run(benchmark, inventory, endpoints or [], settings, events or RunEvents(), tls,
                     network).run(hardware)
@@ -376,7 +377,9 @@ class _Run:
             raise HarnessError("no control node serves: nothing to send the benchmark to")
         self.endpoints = endpoints
         # Before the folder: a system that cannot be readied (a contract that does not deploy) leaves nothing.
-        with self.events.waiting(f"readying {benchmark.connector} for the workers"):
+        readying = (self.events.waiting(f"readying the chain of {self.network.path.name} for the workers")
+                    if self.network is not None else contextlib.nullcontext())
+        with readying:
             options = connector_class(benchmark.connector).prepare_run(
                 endpoints, self.network, [[share.cos.to_int() for share in spec.cos_mix] for spec in benchmark.rounds],
                 benchmark.workers, self.events.note)
