@@ -199,7 +199,7 @@ class Testbeds:
     def adopt_existing(self) -> None:
         """Every testbed a campaign folder already has, as possibly up (a resumed campaign's)."""
         for name, spec in self.specs.items():
-            # A ganache a killed campaign started died with it (its process group): only inventories.
+            # A ganache a killed campaign started died with it (its parent-death signal): only inventories.
             if name not in self.made and spec.network is None and (self.directory_of(name) / "hosts.yml").is_file():
                 bed = CampaignTestbed(spec, self.directory_of(name))
                 bed.up = True  # unknown: taking down a testbed that is not up changes nothing

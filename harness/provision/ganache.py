@@ -27,8 +27,9 @@ GANACHE_CLI = ROOT / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
 
 
 def _die_with_parent() -> None:
-    """In the child, before ganache starts: a SIGTERM when the process that started it dies,
-    however it died (a campaign killed with SIGKILL leaves no chain behind). Linux only."""
+    """In the child, before ganache starts: a SIGTERM when the thread that started it ends,
+    however its process died (a campaign killed with SIGKILL leaves no chain behind); so start
+    it from a thread that lives as long as the chain should (the main one). Linux only."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
